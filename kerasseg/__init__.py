@@ -1,0 +1,48 @@
+"""kerasseg: semantic-segmentation networks in TensorFlow 2 / Keras 3.
+
+Every model takes float32 RGB images with values in [0, 255] (shape [B, H, W, 3]) and returns logits
+[B, H, W, num_classes] at input resolution; normalisation happens inside the model, so Keras, TF Serving and
+LiteRT are all fed the same raw pixels.
+"""
+__version__ = "0.1.0"
+
+import importlib
+
+from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
+from kerasseg.registry import build_model, get_model_spec, list_models
+
+__all__ = [
+    "__version__",
+    "build_model",
+    "data",
+    "export",
+    "get_model_spec",
+    "layers",
+    "list_models",
+    "load_model",
+    "losses",
+    "metrics",
+    "models",
+]
+
+
+def load_model(path, compile=True):
+    """Load a `.keras` file saved by kerasseg (all custom objects are registered on import).
+
+    Args:
+        path: path of the `.keras` file.
+        compile: whether to restore the optimizer, loss and metrics.
+
+    Returns:
+        The `keras.Model`.
+    """
+    import keras
+
+    return keras.saving.load_model(path, compile=compile)
+
+
+def __getattr__(name):
+    # `data` and `export` pull in tf.data readers, tf2onnx and LiteRT: load them on first use.
+    if name in ("data", "export", "training", "viz"):
+        return importlib.import_module(f"kerasseg.{name}")
+    raise AttributeError(f"module 'kerasseg' has no attribute {name!r}")

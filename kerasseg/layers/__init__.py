@@ -1,0 +1,6 @@
+"""Serializable Keras layers shared by the models. Each one converts to builtin TFLite ops and to ONNX."""
+from kerasseg.layers.channel_pad import ChannelZeroPad
+from kerasseg.layers.resize import Resize
+from kerasseg.layers.unpool import MaxUnpooling2D
+
+__all__ = ["ChannelZeroPad", "MaxUnpooling2D", "Resize"]

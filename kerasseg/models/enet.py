@@ -1,0 +1,172 @@
+"""ENet (Paszke, Chaurasia, Kim, Culurciello, "ENet: A Deep Neural Network Architecture for Real-Time Semantic
+Segmentation", arXiv 1606.02147, 2016).
+
+Layout (Table 1 of the paper), for an H x W input:
+
+| stage | blocks | output |
+|---|---|---|
+| initial | 3x3/2 conv (13 filters) || 2x2 max-pool, concat | 16 x H/2 x W/2 |
+| 1 | downsampling bottleneck 1.0, 4 regular bottlenecks | 64 x H/4 x W/4 |
+| 2 | downsampling 2.0; regular, dilated 2, asymmetric 5, dilated 4, regular, dilated 8, asymmetric 5, dilated 16 | 128 x H/8 x W/8 |
+| 3 | stage 2 without the downsampling block | 128 x H/8 x W/8 |
+| 4 | upsampling bottleneck 4.0 (max-unpooling), 2 regular | 64 x H/4 x W/4 |
+| 5 | upsampling bottleneck 5.0, 1 regular | 16 x H/2 x W/2 |
+| full conv | 3x3/2 transposed conv | C x H x W |
+
+As in the authors' Torch code: convolutions have no bias (batch normalisation follows), the encoder uses
+per-channel PReLU (initialised to 0.25) and the decoder ReLU, spatial dropout is 0.01 up to bottleneck 2.0 and
+0.1 after it. The model normalises its [0, 255] input with ImageNet mean and standard deviation.
+"""
+import keras
+
+from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D
+from kerasseg.registry import register_model
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+_BN = dict(momentum=0.9, epsilon=1e-3)
+
+
+def _activation(x, relu, name):
+    if relu:
+        return keras.layers.ReLU(name=name)(x)
+    return keras.layers.PReLU(
+        alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name
+    )(x)
+
+
+def _conv_bn_act(x, filters, kernel_size, name, strides=1, dilation_rate=1, relu=False, activation=True):
+    x = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", dilation_rate=dilation_rate, use_bias=False,
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
+    return _activation(x, relu, f"{name}_act") if activation else x
+
+
+def initial_block(x, name="initial"):
+    """13-filter 3x3 stride-2 conv concatenated with a 2x2 max-pool of the input (16 channels out)."""
+    conv = keras.layers.Conv2D(13, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    pool = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    x = keras.layers.Concatenate(name=f"{name}_concat")([conv, pool])
+    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
+    return _activation(x, False, f"{name}_act")
+
+
+def regular_bottleneck(x, name, dilation_rate=1, asymmetric_kernel=None, dropout_rate=0.1, relu=False):
+    """1x1 projection -> 3x3 (dilated) or k x 1 then 1 x k conv -> 1x1 expansion, dropout, identity shortcut.
+
+    Args:
+        x: input tensor; its channels are kept.
+        name: prefix of the block's layer names.
+        dilation_rate: dilation of the 3x3 conv.
+        asymmetric_kernel: k for the asymmetric k x 1 / 1 x k pair instead of the 3x3 conv.
+        dropout_rate: spatial dropout rate.
+        relu: ReLU (decoder) instead of PReLU (encoder).
+
+    Returns:
+        The block's output tensor.
+    """
+    channels = x.shape[-1]
+    internal = channels // 4
+    y = _conv_bn_act(x, internal, 1, f"{name}_reduce", relu=relu)
+    if asymmetric_kernel:
+        y = _conv_bn_act(y, internal, (asymmetric_kernel, 1), f"{name}_asym_a", relu=relu)
+        y = _conv_bn_act(y, internal, (1, asymmetric_kernel), f"{name}_asym_b", relu=relu)
+    else:
+        y = _conv_bn_act(y, internal, 3, f"{name}_conv", dilation_rate=dilation_rate, relu=relu)
+    y = _conv_bn_act(y, channels, 1, f"{name}_expand", relu=relu)
+    y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
+    x = keras.layers.Add(name=f"{name}_add")([x, y])
+    return _activation(x, relu, f"{name}_out")
+
+
+def downsampling_bottleneck(x, filters, name, dropout_rate):
+    """Halves the resolution: 2x2 stride-2 projection branch; max-pool + zero channel padding shortcut.
+
+    Returns:
+        (output, pooled_input): `pooled_input` is what the max-pool saw, for the matching max-unpooling.
+    """
+    internal = x.shape[-1] // 4
+    y = _conv_bn_act(x, internal, 2, f"{name}_reduce", strides=2)
+    y = _conv_bn_act(y, internal, 3, f"{name}_conv")
+    y = _conv_bn_act(y, filters, 1, f"{name}_expand")
+    y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
+    main = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    main = ChannelZeroPad(filters - x.shape[-1], name=f"{name}_pad")(main)
+    out = keras.layers.Add(name=f"{name}_add")([main, y])
+    return _activation(out, False, f"{name}_out"), x
+
+
+def upsampling_bottleneck(x, filters, pooled_input, name, dropout_rate):
+    """Doubles the resolution: 1x1 conv + max-unpooling shortcut; 2x2 stride-2 transposed-conv branch."""
+    internal = x.shape[-1] // 4
+    main = _conv_bn_act(x, filters, 1, f"{name}_main", activation=False)
+    main = MaxUnpooling2D(2, name=f"{name}_unpool")([main, pooled_input])
+    y = _conv_bn_act(x, internal, 1, f"{name}_reduce", relu=True)
+    y = keras.layers.Conv2DTranspose(internal, 2, strides=2, use_bias=False, name=f"{name}_tconv")(y)
+    y = keras.layers.BatchNormalization(**_BN, name=f"{name}_tconv_bn")(y)
+    y = keras.layers.ReLU(name=f"{name}_tconv_act")(y)
+    y = _conv_bn_act(y, filters, 1, f"{name}_expand", activation=False)
+    y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
+    out = keras.layers.Add(name=f"{name}_add")([main, y])
+    return keras.layers.ReLU(name=f"{name}_out")(out)
+
+
+def _dilated_stage(x, stage):
+    """Stages 2 and 3: regular, dilated 2, asymmetric 5, dilated 4, regular, dilated 8, asymmetric 5, dilated 16."""
+    for i, (dilation, asymmetric) in enumerate(
+        [(1, None), (2, None), (1, 5), (4, None), (1, None), (8, None), (1, 5), (16, None)], start=1
+    ):
+        x = regular_bottleneck(x, f"bottleneck{stage}_{i}", dilation_rate=dilation, asymmetric_kernel=asymmetric)
+    return x
+
+
+@register_model("enet", size_divisor=8, paper="Paszke et al., ENet, arXiv 1606.02147")
+def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
+    """Builds ENet.
+
+    Args:
+        num_classes: number of output classes.
+        input_shape: (height, width, 3); height and width must be multiples of 8 (None = any such size at
+            run time).
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape}.")
+    for dim, size in zip(("height", "width"), input_shape[:2]):
+        if size is not None and size % 8:
+            raise ValueError(f"ENet needs the input {dim} to be a multiple of 8, got {size}.")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+
+    inputs = keras.Input(input_shape, name="image")
+    x = keras.layers.Normalization(
+        mean=IMAGENET_MEAN, variance=[s * s for s in IMAGENET_STD], name="normalize"
+    )(inputs)
+    x = initial_block(x)
+
+    x, pooled1 = downsampling_bottleneck(x, 64, "bottleneck1_0", dropout_rate=0.01)
+    for i in range(1, 5):
+        x = regular_bottleneck(x, f"bottleneck1_{i}", dropout_rate=0.01)
+
+    x, pooled2 = downsampling_bottleneck(x, 128, "bottleneck2_0", dropout_rate=0.1)
+    x = _dilated_stage(x, 2)
+    x = _dilated_stage(x, 3)
+
+    x = upsampling_bottleneck(x, 64, pooled2, "bottleneck4_0", dropout_rate=0.1)
+    for i in (1, 2):
+        x = regular_bottleneck(x, f"bottleneck4_{i}", dropout_rate=0.1, relu=True)
+
+    x = upsampling_bottleneck(x, 16, pooled1, "bottleneck5_0", dropout_rate=0.1)
+    x = regular_bottleneck(x, "bottleneck5_1", dropout_rate=0.1, relu=True)
+
+    logits = keras.layers.Conv2DTranspose(
+        num_classes, 3, strides=2, padding="same", use_bias=False, name="fullconv"
+    )(x)
+    return keras.Model(inputs, logits, name=name)

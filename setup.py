@@ -1,0 +1,46 @@
+"""Packaging for kerasseg.
+
+TensorFlow is installed through an extra so that CPU machines take the small `tensorflow-cpu` wheel and
+GPU machines take `tensorflow[and-cuda]`; both provide the same `tensorflow` module:
+
+    pip install -e ".[cpu]"        # CPU only (laptops, CI)
+    pip install -e ".[gpu]"        # Linux + NVIDIA GPU
+    pip install -e ".[cpu,dev]"    # plus the test tools
+"""
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+here = pathlib.Path(__file__).parent
+version = re.search(r'__version__ = "([^"]+)"', (here / "kerasseg" / "__init__.py").read_text()).group(1)
+
+TF_RANGE = ">=2.16,<2.22"
+
+setup(
+    name="kerasseg",
+    version=version,
+    description="Semantic-segmentation networks in TensorFlow 2 / Keras 3, exportable to TF Serving, "
+    "TFLite (LiteRT) and ONNX.",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["kerasseg", "kerasseg.*", "tflite", "tflite.*"]),
+    install_requires=[
+        "keras>=3.3,<3.16",
+        "numpy>=1.26",
+        "tf2onnx>=1.16",
+        "onnx>=1.16",
+        "onnxruntime>=1.18",
+        "ai-edge-litert>=1.2",
+        "matplotlib>=3.8",
+        "PyYAML>=6.0",
+        "pillow>=10.0",
+    ],
+    extras_require={
+        "cpu": [f"tensorflow-cpu{TF_RANGE}"],
+        "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],
+        "dev": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+    },
+    entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
+)
