@@ -1,0 +1,153 @@
+"""YAML training recipes: defaults, loading and validation.
+
+A recipe has five sections; see `configs/enet_shapes.yaml` for a commented example.
+
+    model:   name (registry), num_classes (optional: the dataset's), and builder options
+    data:    dataset ("shapes" or "folder"), its splits, crop_size, scale_range, batch_size
+    train:   epochs, learning_rate, weight_decay, poly_power, class_weighting, seed, ...
+    export:  formats, input_size, calibration/parity sample counts (used by `kerasseg export`)
+    output_dir
+"""
+import copy
+import pathlib
+
+import yaml
+
+DEFAULTS = {
+    "model": {"name": None, "num_classes": None, "options": {}},
+    "data": {
+        "dataset": "shapes",
+        "image_size": [96, 96],
+        "class_names": None,
+        "void_class": None,
+        "train": {},
+        "val": {},
+        "crop_size": None,
+        "scale_range": [0.5, 2.0],
+        "flip": True,
+        "batch_size": 8,
+        "val_batch_size": None,
+    },
+    "train": {
+        "epochs": 10,
+        "steps_per_epoch": None,
+        "learning_rate": 5.0e-4,
+        "weight_decay": 2.0e-4,
+        "poly_power": 0.9,
+        "class_weighting": "none",
+        "seed": 0,
+        "distribution": "auto",
+        "mixed_precision": False,
+        "overlay_samples": 4,
+    },
+    "export": {
+        "formats": ["savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8", "onnx"],
+        "input_size": None,
+        "calibration_samples": 64,
+        "parity_samples": 16,
+        "int8_io": "uint8",
+    },
+    "output_dir": None,
+}
+
+# Sections whose keys belong to the builder or the dataset reader, passed on as they are.
+FREE_FORM = ("model.options", "data.train", "data.val")
+CLASS_WEIGHTINGS = ("none", "enet")
+DISTRIBUTIONS = ("auto", "default", "mirrored")
+
+
+class ConfigError(ValueError):
+    """A recipe that cannot be used; the message names the file and the key."""
+
+
+def _merge(defaults, given, where, source):
+    merged = copy.deepcopy(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            raise ConfigError(f"{source}: unknown key '{where}{key}'; expected one of {sorted(defaults)}.")
+        if isinstance(defaults[key], dict) and f"{where}{key}" not in FREE_FORM:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{where}{key}' must be a mapping, got {value!r}.")
+            merged[key] = _merge(defaults[key], value, f"{where}{key}.", source)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _pair(value, key, source):
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = [value, value]
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and v > 0
+                                                                         for v in value)):
+        raise ConfigError(f"{source}: '{key}' must be two positive integers [height, width], got {value!r}.")
+    return [int(v) for v in value]
+
+
+def validate_config(config, source="config"):
+    """Fills defaults into a recipe dict and checks it.
+
+    Args:
+        config: the recipe as a dict (e.g. parsed YAML).
+        source: where it came from, for error messages.
+
+    Returns:
+        A new dict with every key present.
+
+    Raises:
+        ConfigError: naming the source and key of the first problem.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: a recipe is a mapping with model/data/train/export sections.")
+    config = _merge(DEFAULTS, config, "", source)
+    if not config["model"]["name"]:
+        raise ConfigError(f"{source}: 'model.name' is required.")
+    data, train = config["data"], config["train"]
+    data["image_size"] = _pair(data["image_size"], "data.image_size", source)
+    data["crop_size"] = _pair(data["crop_size"], "data.crop_size", source) or data["image_size"]
+    config["export"]["input_size"] = (
+        _pair(config["export"]["input_size"], "export.input_size", source) or data["crop_size"])
+    low_high = data["scale_range"]
+    if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2 and 0 < low_high[0] <= low_high[1]):
+        raise ConfigError(f"{source}: 'data.scale_range' must be [low, high] with 0 < low <= high, got {low_high!r}.")
+    if data["dataset"] not in ("shapes", "folder"):
+        raise ConfigError(f"{source}: 'data.dataset' must be 'shapes' or 'folder', got {data['dataset']!r}.")
+    for key in ("epochs", "batch_size"):
+        section = train if key == "epochs" else data
+        if not isinstance(section[key], int) or section[key] < 1:
+            raise ConfigError(f"{source}: '{'train' if key == 'epochs' else 'data'}.{key}' must be a positive "
+                              f"integer, got {section[key]!r}.")
+    if train["class_weighting"] not in CLASS_WEIGHTINGS:
+        raise ConfigError(f"{source}: 'train.class_weighting' must be one of {CLASS_WEIGHTINGS}, "
+                          f"got {train['class_weighting']!r}.")
+    if train["distribution"] not in DISTRIBUTIONS:
+        raise ConfigError(f"{source}: 'train.distribution' must be one of {DISTRIBUTIONS}, "
+                          f"got {train['distribution']!r}.")
+    if not config["output_dir"]:
+        config["output_dir"] = str(pathlib.Path("runs") / config["model"]["name"])
+    return config
+
+
+def load_config(path):
+    """Reads and validates a YAML recipe.
+
+    Args:
+        path: path of the YAML file.
+
+    Returns:
+        The validated recipe dict (see `validate_config`).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return validate_config(raw or {}, source=str(path))
+
+
+def save_config(config, path):
+    """Writes a recipe as YAML (the trainer stores one beside its checkpoints for `kerasseg export`)."""
+    pathlib.Path(path).write_text(yaml.safe_dump(config, sort_keys=False))

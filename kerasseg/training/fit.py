@@ -1,0 +1,203 @@
+"""The training recipe: datasets -> model -> Adam + polynomial decay -> `model.fit` -> best `.keras`."""
+import dataclasses
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasseg import data as kdata
+from kerasseg import viz
+from kerasseg.losses import SegmentationCrossEntropy
+from kerasseg.metrics import MeanIoU
+from kerasseg.registry import build_model, get_model_spec
+from kerasseg.training.config import load_config, save_config, validate_config
+from kerasseg.training.inputs import build_datasets
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` produced.
+
+    Attributes:
+        model: the best model (highest val mIoU), reloaded from `best_model_path`.
+        history: `keras.callbacks.History.history` of the run.
+        best_model_path: path of the best `.keras` checkpoint.
+        val_mean_iou: mean IoU of the best model on the validation split.
+        per_class_iou: per-class IoU of the best model (NaN for classes absent from val).
+        class_names: the class names.
+        output_dir: the run folder (checkpoints, config.yaml, history.csv, logs/, overlays.png).
+        seconds: wall-clock training time.
+    """
+
+    model: keras.Model
+    history: dict
+    best_model_path: str
+    val_mean_iou: float
+    per_class_iou: np.ndarray
+    class_names: list
+    output_dir: str
+    seconds: float
+
+
+def get_strategy(distribution="auto"):
+    """Returns the `tf.distribute` strategy for `distribution`.
+
+    Args:
+        distribution: "auto" (MirroredStrategy over all GPUs when there are several, else the default
+            strategy), "default" (one device) or "mirrored" (synchronous data parallelism on local GPUs).
+
+    Returns:
+        A `tf.distribute.Strategy`.
+    """
+    if distribution == "mirrored" or (distribution == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
+        return tf.distribute.MirroredStrategy()
+    if distribution in ("auto", "default"):
+        return tf.distribute.get_strategy()
+    raise ValueError(f"distribution must be 'auto', 'default' or 'mirrored', got {distribution!r}.")
+
+
+def poly_schedule(learning_rate, total_steps, power=0.9):
+    """The "poly" learning-rate policy: lr * (1 - step / total_steps) ** power, reaching 0 at the end."""
+    return keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=learning_rate, decay_steps=max(int(total_steps), 1), end_learning_rate=0.0,
+        power=power,
+    )
+
+
+def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9):
+    """Adam with polynomial decay and decoupled weight decay that skips BN, PReLU and bias parameters."""
+    optimizer = keras.optimizers.Adam(
+        learning_rate=poly_schedule(learning_rate, total_steps, poly_power),
+        weight_decay=weight_decay or None,
+    )
+    if weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "alpha", "bias"])
+    return optimizer
+
+
+def _steps(dataset, batch_size, what):
+    cardinality = int(dataset.cardinality())
+    if cardinality < 0:
+        raise ValueError(f"The {what} dataset has unknown length; set 'train.steps_per_epoch' in the recipe.")
+    steps = cardinality // batch_size
+    if steps < 1:
+        raise ValueError(f"The {what} dataset has {cardinality} samples, fewer than one batch of {batch_size}.")
+    return steps
+
+
+def evaluate_model(model, dataset, num_classes, ignore_class=kdata.IGNORE_CLASS):
+    """Runs a model over a batched dataset and returns the filled `MeanIoU` metric."""
+    metric = MeanIoU(num_classes, ignore_class=ignore_class)
+    predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    for images, labels in dataset:
+        metric.update_state(labels, predict(images))
+    return metric
+
+
+def format_iou_table(class_names, per_class_iou, mean_iou):
+    """Plain-text per-class IoU table."""
+    width = max(len("mean"), *(len(n) for n in class_names))
+    lines = [f"{'class':<{width}}  IoU", f"{'-' * width}  ------"]
+    for name, iou in zip(class_names, per_class_iou):
+        lines.append(f"{name:<{width}}  {'   n/a' if np.isnan(iou) else f'{iou:6.4f}'}")
+    lines.append(f"{'mean':<{width}}  {mean_iou:6.4f}")
+    return "\n".join(lines)
+
+
+def fit(config, base_dir=".", verbose=2):
+    """Trains a model from a recipe.
+
+    Writes, under `config["output_dir"]`: `best.keras` (highest val mIoU), `config.yaml` (the full recipe, read
+    by `kerasseg export`), `history.csv`, TensorBoard logs in `logs/`, and `overlays.png` (image, ground truth
+    and prediction of a few validation samples).
+
+    Args:
+        config: a recipe dict, or the path of a YAML recipe.
+        base_dir: folder that relative dataset paths in the recipe are resolved against.
+        verbose: `model.fit` verbosity (2 = one line per epoch).
+
+    Returns:
+        A `FitResult`.
+    """
+    config = load_config(config) if isinstance(config, (str, pathlib.Path)) else validate_config(config)
+    data_config, train_config = config["data"], config["train"]
+    output_dir = pathlib.Path(config["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(train_config["seed"])
+
+    splits = build_datasets(config, base_dir=base_dir)
+    config["model"]["num_classes"] = splits.num_classes
+    config["data"]["class_names"] = list(splits.class_names)
+    size_divisor = get_model_spec(config["model"]["name"]).size_divisor
+    for dim, size in zip(("height", "width"), data_config["crop_size"]):
+        if size % size_divisor:
+            raise ValueError(f"data.crop_size {dim} {size} is not a multiple of {size_divisor}, which "
+                             f"{config['model']['name']} needs.")
+
+    batch_size = data_config["batch_size"]
+    train_ds = kdata.train_pipeline(
+        splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
+        scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
+    )
+    val_batch_size = data_config["val_batch_size"] or batch_size
+    val_ds = kdata.eval_pipeline(splits.val, batch_size=val_batch_size, pad_to_multiple=size_divisor)
+
+    steps_per_epoch = train_config["steps_per_epoch"]
+    if steps_per_epoch:
+        train_ds = train_ds.repeat()
+    else:
+        steps_per_epoch = _steps(splits.train, batch_size, "training")
+    total_steps = steps_per_epoch * train_config["epochs"]
+
+    class_weights = None
+    if train_config["class_weighting"] == "enet":
+        class_weights = kdata.enet_class_weights(splits.train.batch(64), splits.num_classes)
+        print("ENet class weights 1/ln(1.02 + p):",
+              ", ".join(f"{n}={w:.2f}" for n, w in zip(splits.class_names, class_weights)))
+
+    if train_config["mixed_precision"]:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = get_strategy(train_config["distribution"])
+    with strategy.scope():
+        model = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
+                            **config["model"]["options"])
+        model.compile(
+            optimizer=make_optimizer(train_config["learning_rate"], total_steps, train_config["weight_decay"],
+                                     train_config["poly_power"]),
+            loss=SegmentationCrossEntropy(splits.num_classes, class_weights=class_weights),
+            metrics=[MeanIoU(splits.num_classes)],
+        )
+    save_config(config, output_dir / "config.yaml")
+
+    best_path = output_dir / "best.keras"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_mean_iou", mode="max", save_best_only=True),
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+        keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
+    ]
+    print(f"Training {model.name} ({model.count_params():,} parameters) for {train_config['epochs']} epochs of "
+          f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}.")
+    start = time.time()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=train_config["epochs"],
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - start
+
+    best = keras.saving.load_model(str(best_path))
+    metric = evaluate_model(best, val_ds, splits.num_classes)
+    mean_iou, per_class = float(metric.result()), metric.per_class_iou()
+    print(f"Best model (val mIoU {mean_iou:.4f}) saved to {best_path}  [{seconds:.0f} s of training]")
+    print(format_iou_table(splits.class_names, per_class, mean_iou))
+
+    if train_config["overlay_samples"]:
+        images, labels = next(iter(val_ds.unbatch().batch(train_config["overlay_samples"])))
+        predictions = np.argmax(best.predict(images, verbose=0), -1)
+        overlay_path = output_dir / "overlays.png"
+        viz.save_prediction_grid(images.numpy(), labels.numpy(), predictions, splits.palette, overlay_path,
+                                 class_names=splits.class_names)
+        print(f"Overlays of {len(images)} validation images written to {overlay_path}")
+    viz.plot_history(output_dir / "history.csv", output_dir / "history.png")
+    return FitResult(model=best, history=history.history, best_model_path=str(best_path), val_mean_iou=mean_iou,
+                     per_class_iou=per_class, class_names=splits.class_names, output_dir=str(output_dir),
+                     seconds=seconds)

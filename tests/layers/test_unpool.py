@@ -1,0 +1,64 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from kerasseg.layers import MaxUnpooling2D
+
+
+def argmax_unpool(updates, pooled_input, k=2):
+    """Reference: max_pool_with_argmax + scatter (what the export-safe layer replaces)."""
+    _, argmax = tf.nn.max_pool_with_argmax(pooled_input, k, k, "VALID", include_batch_in_index=True)
+    flat = tf.scatter_nd(tf.reshape(argmax, [-1, 1]), tf.reshape(updates, [-1]),
+                         [int(np.prod(pooled_input.shape))])
+    return tf.reshape(flat, pooled_input.shape)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_matches_argmax_scatter_without_ties(k):
+    rng = np.random.default_rng(0)
+    pooled_input = tf.constant(rng.normal(size=(2, 6 * k // 2 * 2, 4 * k, 5)).astype(np.float32))
+    updates = tf.constant(rng.normal(size=(2, pooled_input.shape[1] // k, pooled_input.shape[2] // k, 5))
+                          .astype(np.float32))
+    got = MaxUnpooling2D(k)([updates, pooled_input])
+    np.testing.assert_array_equal(got.numpy(), argmax_unpool(updates, pooled_input, k).numpy())
+
+
+def test_ties_go_to_first_position_in_window():
+    pooled_input = tf.ones([1, 2, 2, 1])
+    got = MaxUnpooling2D(2)([tf.constant([[[[7.0]]]]), pooled_input]).numpy()[0, :, :, 0]
+    np.testing.assert_array_equal(got, [[7.0, 0.0], [0.0, 0.0]])
+
+
+def test_dynamic_shapes_in_tf_function():
+    layer = MaxUnpooling2D(2)
+    fn = tf.function(lambda u, x: layer([u, x]),
+                     input_signature=[tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None, None, None, 3])])
+    x = tf.random.normal([3, 8, 12, 3])
+    u = tf.random.normal([3, 4, 6, 3])
+    np.testing.assert_array_equal(fn(u, x).numpy(), argmax_unpool(u, x).numpy())
+
+
+def test_converts_to_builtin_tflite_ops_and_runs_in_litert():
+    x_in = keras.Input((8, 8, 4), batch_size=1)
+    pooled = keras.layers.MaxPooling2D(2)(x_in)
+    y = keras.layers.Conv2D(4, 1)(pooled)
+    out = MaxUnpooling2D(2)([y, x_in])
+    model = keras.Model(x_in, out)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # fails on any non-builtin op
+    interpreter = Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    x = np.random.default_rng(1).normal(size=(1, 8, 8, 4)).astype(np.float32)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5)
+
+
+def test_serialization_and_bad_pool_size():
+    layer = MaxUnpooling2D(3, name="u")
+    assert MaxUnpooling2D.from_config(layer.get_config()).pool_size == 3
+    with pytest.raises(ValueError, match="pool_size"):
+        MaxUnpooling2D(1)

@@ -1,0 +1,81 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasseg
+from kerasseg.models import ENet
+
+
+@pytest.fixture(scope="module")
+def enet_dynamic():
+    return ENet(5)
+
+
+def test_registered_and_built_through_registry():
+    assert "enet" in kerasseg.list_models()
+    model = kerasseg.build_model("enet", 4, input_shape=(64, 64, 3))
+    assert model.name == "enet" and model.output_shape == (None, 64, 64, 4)
+    assert kerasseg.get_model_spec("enet").size_divisor == 8
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
+def test_logits_at_input_resolution(enet_dynamic, size):
+    out = enet_dynamic(np.random.default_rng(0).uniform(0, 255, (2, *size, 3)).astype(np.float32))
+    assert out.shape == (2, *size, 5)
+    assert np.isfinite(out.numpy()).all()
+
+
+def test_unknown_height_width_inside_tf_function(enet_dynamic):
+    fn = tf.function(lambda x: enet_dynamic(x, training=False),
+                     input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    assert fn(tf.zeros([1, 32, 56, 3])).shape == (1, 32, 56, 5)
+    assert fn(tf.zeros([2, 72, 40, 3])).shape == (2, 72, 40, 5)
+
+
+def test_parameter_count_matches_paper_reference():
+    model = ENet(12, input_shape=(64, 64, 3))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    # Per-channel PReLU as in the authors' Torch code.
+    assert trainable == 356_887
+    # The reference PyTorch port (davidtvs/PyTorch-ENet) uses one PReLU slope per layer: same layout otherwise.
+    prelus = [layer for layer in model.layers if isinstance(layer, keras.layers.PReLU)]
+    alphas = sum(int(np.prod(layer.alpha.shape)) for layer in prelus)
+    assert trainable - alphas + len(prelus) == 350_652
+    assert abs(trainable - 370_000) / 370_000 < 0.05  # the paper's 0.37M
+
+
+def test_paper_structure():
+    model = ENet(3, input_shape=(64, 64, 3))
+    layer = model.get_layer
+    assert layer("initial_conv").filters == 13 and layer("initial_conv").strides == (2, 2)
+    assert layer("bottleneck1_0_reduce_conv").kernel_size == (2, 2)
+    dilations = [layer(f"bottleneck{s}_{i}_conv_conv").dilation_rate[0]
+                 for s in (2, 3) for i in (2, 4, 6, 8)]
+    assert dilations == [2, 4, 8, 16] * 2
+    assert layer("bottleneck2_3_asym_a_conv").kernel_size == (5, 1)
+    assert layer("bottleneck2_3_asym_b_conv").kernel_size == (1, 5)
+    assert layer("bottleneck1_1_dropout").rate == 0.01 and layer("bottleneck2_1_dropout").rate == 0.1
+    assert not any(getattr(l, "use_bias", False) for l in model.layers if isinstance(l, keras.layers.Conv2D))
+    assert isinstance(layer("bottleneck4_0_unpool"), kerasseg.layers.MaxUnpooling2D)
+
+
+@pytest.mark.parametrize("shape", [(60, 64, 3), (64, 66, 3), (64, 64, 1)])
+def test_bad_input_shape_is_rejected(shape):
+    with pytest.raises(ValueError, match="multiple of 8|height, width, 3"):
+        ENet(3, input_shape=shape)
+
+
+def test_keras_round_trip_in_fresh_process(tmp_path, fresh_python):
+    model = ENet(4, input_shape=(None, None, 3))
+    x = np.random.default_rng(0).uniform(0, 255, (1, 32, 48, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model(x, training=False).numpy())
+    model.save(tmp_path / "enet.keras")
+    out = fresh_python(
+        "import numpy as np, keras, kerasseg\n"
+        f"m = keras.saving.load_model({str(tmp_path / 'enet.keras')!r})\n"
+        f"y = m(np.load({str(tmp_path / 'x.npy')!r}), training=False).numpy()\n"
+        f"print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()))\n"
+    )
+    assert float(out.strip().splitlines()[-1]) < 1e-5
