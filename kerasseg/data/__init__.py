@@ -1,0 +1,15 @@
+"""Data for kerasseg: readers, the synthetic shapes set, augmentation pipelines and class weights.
+
+Every reader yields `(image, label)` pairs: image float32 [H, W, 3] RGB with values in [0, 255] (not scaled:
+models normalise internally) and label int32 [H, W] with `IGNORE_CLASS` (255) marking pixels to ignore.
+"""
+IGNORE_CLASS = 255
+
+from kerasseg.data.shapes import SHAPES_CLASSES, SHAPES_PALETTE, shapes_dataset  # noqa: E402
+
+__all__ = [
+    "IGNORE_CLASS",
+    "SHAPES_CLASSES",
+    "SHAPES_PALETTE",
+    "shapes_dataset",
+]
