@@ -5,6 +5,7 @@ models normalise internally) and label int32 [H, W] with `IGNORE_CLASS` (255) ma
 """
 IGNORE_CLASS = 255
 
+from kerasseg.data.class_weights import class_counts, class_frequencies, enet_class_weights  # noqa: E402
 from kerasseg.data.folder import folder_dataset  # noqa: E402
 from kerasseg.data.pipeline import eval_pipeline, pad_to_multiple_of, random_scale_crop_flip, train_pipeline  # noqa: E402,E501
 from kerasseg.data.shapes import SHAPES_CLASSES, SHAPES_PALETTE, shapes_dataset  # noqa: E402
@@ -13,6 +14,9 @@ __all__ = [
     "IGNORE_CLASS",
     "SHAPES_CLASSES",
     "SHAPES_PALETTE",
+    "class_counts",
+    "class_frequencies",
+    "enet_class_weights",
     "eval_pipeline",
     "folder_dataset",
     "pad_to_multiple_of",
