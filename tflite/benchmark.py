@@ -85,7 +85,7 @@ def main(argv=None):
         return 2
     interpreter = load_interpreter(args.model)
     detail = interpreter.get_input_details()[0]
-    title = (f"{os.path.basename(args.model)}: input {list(detail['shape'])} {np.dtype(detail['dtype']).name}, "
+    title = (f"{os.path.basename(args.model)}: input {[int(v) for v in detail['shape']]} {np.dtype(detail['dtype']).name}, "
              "LiteRT CPU")
     print(format_table(rows, title))
     return 0
