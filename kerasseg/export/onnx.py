@@ -1,0 +1,139 @@
+"""ONNX export through tf2onnx, run with onnxruntime.
+
+Path taken, and why (tf2onnx 1.17, TF 2.21, Keras 3.15):
+
+* `tf2onnx.convert.from_keras` does not handle Keras 3 models, and `tf2onnx.convert.from_function` leaves
+  the constants that Keras 3 captures into the traced graph (e.g. the `Normalization` mean and variance) as
+  extra graph INPUTS, so onnxruntime then refuses to run without them. The model is therefore traced with
+  `tf.function`, frozen with `convert_variables_to_constants_v2` (variables and captured constants become
+  graph constants) and converted with `tf2onnx.convert.from_graph_def`.
+* The ENet graph converts with dynamic batch, height and width (the export-safe max-unpooling is plain
+  SpaceToDepth / Equal / Where / DepthToSpace), so `input_size=None` gives a fully dynamic `image` input.
+  Height and width must still be multiples of the architecture's size divisor (8 for ENet): unlike the
+  SavedModel signature, the ONNX graph does not pad.
+* `large_model=True` is never used (tf2onnx 1.17 calls `np.product`, removed in numpy 2).
+* Graph input and output are renamed to `image` and `logits`.
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kerasseg.export.savedmodel import INPUT_NAME, size_divisor
+
+OUTPUT_NAME = "logits"
+
+
+def _frozen_graph(model, input_shape):
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda image: {OUTPUT_NAME: tf.cast(model(image, training=False), tf.float32)})
+    concrete = fn.get_concrete_function(tf.TensorSpec(input_shape, tf.float32, name=INPUT_NAME))
+    frozen = convert_variables_to_constants_v2(concrete)
+    inputs = [t.name for t in frozen.inputs if t.dtype != tf.resource]
+    outputs = [t.name for t in frozen.outputs]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"model {model.name!r}: expected one input and one output, got {inputs} -> {outputs}.")
+    return frozen.graph.as_graph_def(), inputs[0], outputs[0]
+
+
+def _rename_value(graph, old, new):
+    """Renames a graph input/output value everywhere it is produced or consumed."""
+    for value in list(graph.input) + list(graph.output):
+        if value.name == old:
+            value.name = new
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+
+
+def export_onnx(model, path, opset=17, input_size=None):
+    """Converts the model to ONNX and writes it to `path`.
+
+    Args:
+        model: a `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, C].
+        path: the `.onnx` file to write (parent directories are created).
+        opset: ONNX opset version.
+        input_size: (height, width) to fix the spatial size, or None for the model's own input size (dynamic
+            height and width for models built with `input_shape=(None, None, 3)`). The batch is dynamic.
+
+    Returns:
+        `path` (a str).
+
+    Raises:
+        ValueError: `input_size` is not (height, width) positive multiples of the model's size divisor.
+    """
+    import onnx
+    import tf2onnx
+
+    if input_size is None:
+        height, width = tuple(model.inputs[0].shape)[1:3]
+    else:
+        if len(tuple(input_size)) != 2:
+            raise ValueError(f"input_size must be (height, width) or None, got {input_size!r}.")
+        height, width = (int(v) for v in input_size)
+        divisor = size_divisor(model)
+        if height < 1 or width < 1 or height % divisor or width % divisor:
+            raise ValueError(
+                f"input_size {(height, width)} must be positive multiples of {divisor} for model {model.name!r}."
+            )
+    graph_def, input_name, output_name = _frozen_graph(model, [None, height, width, 3])
+    with tf.Graph().as_default():
+        model_proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def, input_names=[input_name], output_names=[output_name], opset=int(opset)
+        )
+    _rename_value(model_proto.graph, input_name, INPUT_NAME)
+    _rename_value(model_proto.graph, output_name, OUTPUT_NAME)
+    for value in (model_proto.graph.input[0], model_proto.graph.output[0]):
+        for dim, label in zip(value.type.tensor_type.shape.dim, ("batch", "height", "width")):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = label
+    model_proto.doc_string = f"kerasseg {model.name}: float32 RGB image [B,H,W,3] in [0,255] -> logits [B,H,W,C]"
+    onnx.checker.check_model(model_proto)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    onnx.save(model_proto, path)
+    return path
+
+
+def onnx_input_shape(path):
+    """Returns the `image` input shape of an ONNX file, with None (or a symbolic name) for dynamic dims.
+
+    Args:
+        path: the `.onnx` file.
+
+    Returns:
+        A list of 4 entries: ints for fixed dims, str/None for dynamic ones.
+    """
+    import onnx
+
+    model = onnx.load(os.fspath(path), load_external_data=False)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
+
+
+def run_onnx(path, images):
+    """Runs an ONNX file with onnxruntime (CPU).
+
+    Args:
+        path: the `.onnx` file written by `export_onnx`.
+        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255].
+
+    Returns:
+        float32 logits [B, H, W, C].
+    """
+    import onnxruntime as ort
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ONNX file not found: {path}")
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (input_meta,) = session.get_inputs()
+    return np.asarray(session.run(None, {input_meta.name: images})[0], dtype=np.float32)

@@ -1,0 +1,190 @@
+"""Numerical parity of exported artifacts against the Keras model they came from.
+
+For every artifact the same images go through the Keras model and through the artifact's own runtime
+(TensorFlow for the SavedModel signature, LiteRT for `.tflite`, onnxruntime for `.onnx`). Each row reports
+the largest and mean absolute logit difference (int8 after dequantization), the fraction of pixels whose
+argmax class agrees, and, with labels, the mIoU of the artifact and of the Keras model. A row passes when
+its format's criterion holds (`THRESHOLDS`).
+"""
+import json
+import os
+
+import numpy as np
+
+#: format -> (metric, comparison, threshold) used to decide a row's `passed`.
+THRESHOLDS = {
+    "savedmodel": ("max_abs_diff", "<=", 1e-4),
+    "tflite-fp32": ("max_abs_diff", "<=", 1e-4),
+    "onnx": ("max_abs_diff", "<=", 1e-4),
+    "tflite-fp16": ("argmax_agreement", ">=", 0.99),
+    "tflite-int8": ("argmax_agreement", ">=", 0.95),
+}
+
+
+def run_artifact(fmt, path, images):
+    """Runs one exported artifact with its own runtime.
+
+    Args:
+        fmt: a format name, one of `THRESHOLDS`.
+        path: the artifact (SavedModel version directory, `.tflite` or `.onnx` file).
+        images: float32 [B, H, W, 3] in [0, 255].
+
+    Returns:
+        float32 logits [B, H, W, C].
+    """
+    if fmt == "savedmodel":
+        from kerasseg.export.savedmodel import run_savedmodel
+
+        return run_savedmodel(path, images)
+    if fmt.startswith("tflite-"):
+        from kerasseg.export.tflite import run_tflite
+
+        return run_tflite(path, images)
+    if fmt == "onnx":
+        from kerasseg.export.onnx import run_onnx
+
+        return run_onnx(path, images)
+    raise ValueError(f"Unknown format {fmt!r}; valid formats: {', '.join(THRESHOLDS)}.")
+
+
+def mean_iou(predictions, labels, num_classes, ignore_index=255):
+    """Mean intersection-over-union of class maps.
+
+    Args:
+        predictions: int array [B, H, W] of predicted classes.
+        labels: int array [B, H, W] of true classes; `ignore_index` pixels are skipped.
+        num_classes: number of classes.
+        ignore_index: label value that is not scored.
+
+    Returns:
+        The mean IoU over classes that occur in the predictions or labels (float), or NaN if none do.
+
+    Raises:
+        ValueError: shapes differ, or a label is outside [0, num_classes) and is not `ignore_index`.
+    """
+    predictions = np.asarray(predictions).astype(np.int64)
+    labels = np.asarray(labels).astype(np.int64)
+    if predictions.shape != labels.shape:
+        raise ValueError(f"labels have shape {labels.shape}, predictions {predictions.shape}.")
+    valid = labels != ignore_index
+    bad = valid & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        raise ValueError(
+            f"labels hold values {sorted(set(labels[bad].tolist()))[:10]} outside [0, {num_classes}) that are "
+            f"not the ignore value {ignore_index}."
+        )
+    confusion = np.bincount(
+        labels[valid] * num_classes + predictions[valid], minlength=num_classes * num_classes
+    ).reshape(num_classes, num_classes)
+    intersection = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    present = union > 0
+    if not present.any():
+        return float("nan")
+    return float(np.mean(intersection[present] / union[present]))
+
+
+def _passed(fmt, row):
+    metric, comparison, threshold = THRESHOLDS[fmt]
+    value = row[metric]
+    if value is None or not np.isfinite(value):
+        return False
+    return bool(value <= threshold) if comparison == "<=" else bool(value >= threshold)
+
+
+def check_parity(model, artifacts, images, labels=None, ignore_index=255, json_path=None):
+    """Compares each artifact's output with the Keras model's on the same images.
+
+    Args:
+        model: the `keras.Model` the artifacts were exported from.
+        artifacts: dict format name (one of `THRESHOLDS`) -> artifact path.
+        images: float32 [B, H, W, 3] (or a list of [H, W, 3]) in [0, 255], at the size every artifact takes
+            (the TFLite input size).
+        labels: optional int [B, H, W] ground truth; adds `miou` (artifact) and `keras_miou` per row.
+        ignore_index: label value excluded from the mIoU.
+        json_path: if given, the rows are also written there as JSON (e.g. `DIR/parity.json`).
+
+    Returns:
+        A list of dict rows, one per artifact: format, path, max_abs_diff, mean_abs_diff,
+        argmax_agreement, miou, keras_miou, metric, threshold, passed.
+
+    Raises:
+        ValueError: an unknown format name, or images / labels of the wrong shape.
+    """
+    unknown = [fmt for fmt in artifacts if fmt not in THRESHOLDS]
+    if unknown:
+        raise ValueError(f"Unknown format(s) {unknown}; valid formats: {', '.join(THRESHOLDS)}.")
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be [B, H, W, 3], got shape {images.shape}.")
+    reference = np.asarray(model(images, training=False), dtype=np.float32)
+    num_classes = reference.shape[-1]
+    reference_classes = reference.argmax(-1)
+    keras_miou = None
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != reference_classes.shape:
+            raise ValueError(f"labels must have shape {reference_classes.shape}, got {labels.shape}.")
+        keras_miou = mean_iou(reference_classes, labels, num_classes, ignore_index)
+
+    rows = []
+    for fmt, path in artifacts.items():
+        logits = run_artifact(fmt, path, images)
+        if logits.shape != reference.shape:
+            raise ValueError(f"{fmt} artifact {path} returned logits {logits.shape}, Keras {reference.shape}.")
+        diff = np.abs(logits - reference)
+        classes = logits.argmax(-1)
+        metric, comparison, threshold = THRESHOLDS[fmt]
+        row = {
+            "format": fmt,
+            "path": os.fspath(path),
+            "max_abs_diff": float(diff.max()),
+            "mean_abs_diff": float(diff.mean()),
+            "argmax_agreement": float(np.mean(classes == reference_classes)),
+            "miou": None if labels is None else mean_iou(classes, labels, num_classes, ignore_index),
+            "keras_miou": keras_miou,
+            "metric": metric,
+            "threshold": f"{comparison} {threshold:g}",
+        }
+        row["passed"] = _passed(fmt, row)
+        rows.append(row)
+    if json_path is not None:
+        write_parity_json(rows, json_path)
+    return rows
+
+
+def write_parity_json(rows, path):
+    """Writes parity rows to `path` as JSON ({"rows": [...], "all_passed": bool}) and returns the path."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"rows": rows, "all_passed": all(r["passed"] for r in rows)}, f, indent=2)
+    return path
+
+
+def format_parity_table(rows):
+    """Renders parity rows as an aligned plain-text table.
+
+    Args:
+        rows: the list returned by `check_parity`.
+
+    Returns:
+        The table as a str (header, separator, one line per row).
+    """
+    columns = [
+        ("format", lambda r: r["format"]),
+        ("max|dlogit|", lambda r: f"{r['max_abs_diff']:.3g}"),
+        ("mean|dlogit|", lambda r: f"{r['mean_abs_diff']:.3g}"),
+        ("argmax agree", lambda r: f"{100 * r['argmax_agreement']:.2f}%"),
+        ("mIoU", lambda r: "-" if r.get("miou") is None else f"{r['miou']:.4f}"),
+        ("keras mIoU", lambda r: "-" if r.get("keras_miou") is None else f"{r['keras_miou']:.4f}"),
+        ("criterion", lambda r: f"{r['metric']} {r['threshold']}"),
+        ("passed", lambda r: "yes" if r["passed"] else "NO"),
+    ]
+    cells = [[name for name, _ in columns]] + [[fn(r) for _, fn in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,359 @@
+"""TFLite (LiteRT) export: batch-1, fixed-size graphs in fp32, fp16 or full-integer int8.
+
+How the conversion is done, and why:
+
+* The model is traced at `[1, H, W, 3]` (`tf.function(...).get_concrete_function(TensorSpec([1, H, W, 3],
+  name="image"))`). With static shapes the converter folds batch normalisation into the convolutions and
+  turns dilated convolutions into plain CONV_2D with dilation, instead of SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND.
+* `TFLiteConverter.from_concrete_functions([cf], trackable)` gets a `tf.Module` that tracks the model's
+  `tf.Variable`s. Passing the Keras 3 model itself as `trackable_obj` does NOT work with TF 2.21 / Keras 3.15:
+  the intermediate SavedModel does not own the Keras variables, the `.tflite` keeps VAR_HANDLE /
+  READ_VARIABLE ops and returns NaN. Tracking the variables fixes it and keeps a `serving_default` signature
+  with input `image` and output `logits`, so int8 calibration data is keyed by the input name.
+* int8 is full-integer: `TFLITE_BUILTINS_INT8` only, uint8 (default) or int8 input and output tensors.
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kerasseg.export.savedmodel import INPUT_NAME, size_divisor
+
+QUANTIZATIONS = ("fp32", "fp16", "int8")
+INT8_IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
+OUTPUT_NAME = "logits"
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # older installs: the same generated module ships with TensorFlow
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def resolve_input_size(model, input_size):
+    """Returns the (height, width) to trace the model at, checked against the model's size divisor.
+
+    Args:
+        model: the `keras.Model`.
+        input_size: (height, width), or None to use the model's static input size.
+
+    Returns:
+        (height, width) as ints.
+
+    Raises:
+        ValueError: no size can be determined, or it is not a multiple of the model's size divisor.
+    """
+    if input_size is None:
+        height, width = tuple(model.inputs[0].shape)[1:3]
+        if height is None or width is None:
+            raise ValueError(
+                f"input_size=(height, width) is required: model {model.name!r} has a dynamic input size."
+            )
+    else:
+        if len(tuple(input_size)) != 2:
+            raise ValueError(f"input_size must be (height, width), got {input_size!r}.")
+        height, width = (int(v) for v in input_size)
+    divisor = size_divisor(model)
+    if height < 1 or width < 1 or height % divisor or width % divisor:
+        raise ValueError(
+            f"input_size {(height, width)} must be positive multiples of {divisor} for model {model.name!r}."
+        )
+    return int(height), int(width)
+
+
+class _VariableHolder(tf.Module):
+    """Tracks a Keras model's tf.Variables so the converter's intermediate SavedModel owns them."""
+
+    def __init__(self, model):
+        super().__init__(name=f"{model.name}_tflite")
+        self.model_variables = [getattr(v, "value", v) for v in model.variables]
+
+
+def _concrete_function(model, height, width):
+    fn = tf.function(lambda image: {OUTPUT_NAME: tf.cast(model(image, training=False), tf.float32)})
+    return fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME))
+
+
+def _representative_samples(representative_images, height, width):
+    """Validates the calibration images and returns them as float32 [1, H, W, 3] arrays."""
+    if representative_images is None:
+        raise ValueError(
+            "representative_images is required for quantization='int8': pass an iterable of float32 "
+            f"[{height}, {width}, 3] images in [0, 255] (a few dozen real training images)."
+        )
+    samples = []
+    for i, image in enumerate(representative_images):
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim == 3:
+            image = image[None]
+        if image.shape != (1, height, width, 3):
+            raise ValueError(
+                f"representative_images[{i}] has shape {image.shape}; expected [{height}, {width}, 3] or "
+                f"[1, {height}, {width}, 3] (the export input_size)."
+            )
+        samples.append(image)
+    if not samples:
+        raise ValueError("representative_images is empty; int8 calibration needs at least one image.")
+    return samples
+
+
+def convert_tflite(model, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
+                   allow_select_tf_ops=False):
+    """Converts a Keras segmentation model to a `.tflite` flatbuffer held in memory.
+
+    Args:
+        model: a `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, C].
+        quantization: "fp32", "fp16" (float16 weights, float32 input and output) or "int8" (full integer).
+        input_size: (height, width) of the batch-1 graph; None to use the model's static input size.
+        representative_images: for "int8" only: an iterable of float32 [H, W, 3] or [1, H, W, 3] images in
+            [0, 255] used to calibrate the activation ranges (at least one).
+        int8_io: for "int8" only: "uint8" or "int8" input/output tensors.
+        allow_select_tf_ops: also allow TensorFlow (Flex) ops. Off by default: Android apps ship the builtin
+            runtime only. Meant for diagnosing ops that have no builtin kernel.
+
+    Returns:
+        The flatbuffer as `bytes`.
+
+    Raises:
+        ValueError: an unknown `quantization` / `int8_io`, or missing or mis-shaped `representative_images`.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
+    if int8_io not in INT8_IO_TYPES:
+        raise ValueError(f"int8_io must be one of {tuple(INT8_IO_TYPES)}, got {int8_io!r}.")
+    height, width = resolve_input_size(model, input_size)
+    samples = None
+    if quantization == "int8":
+        samples = _representative_samples(representative_images, height, width)
+
+    concrete = _concrete_function(model, height, width)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], _VariableHolder(model))
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        input_name = concrete.structured_input_signature[0][0].name
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = INT8_IO_TYPES[int8_io]
+        converter.inference_output_type = INT8_IO_TYPES[int8_io]
+
+        def representative_dataset():
+            for sample in samples:
+                yield {input_name: sample}
+
+        converter.representative_dataset = representative_dataset
+    if allow_select_tf_ops:
+        ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
+    converter.target_spec.supported_ops = ops
+    return converter.convert()
+
+
+def export_tflite(model, path, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
+                  allow_select_tf_ops=False):
+    """Converts the model to TFLite and writes it to `path`.
+
+    Args:
+        model: a `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, C].
+        path: the `.tflite` file to write (parent directories are created).
+        quantization: "fp32", "fp16" or "int8"; see `convert_tflite`.
+        input_size: (height, width) of the batch-1 graph; None to use the model's static input size.
+        representative_images: int8 calibration images, float32 [H, W, 3] or [1, H, W, 3] in [0, 255].
+        int8_io: "uint8" or "int8" input/output tensors for int8.
+        allow_select_tf_ops: allow Flex (TensorFlow) ops; see `convert_tflite`.
+
+    Returns:
+        `path` (a str).
+    """
+    flatbuffer = convert_tflite(model, quantization, input_size, representative_images, int8_io,
+                                allow_select_tf_ops)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
+    return path
+
+
+def _read_model(path_or_bytes):
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes), "<tflite bytes>"
+    path = os.fspath(path_or_bytes)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"TFLite file not found: {path}")
+    with open(path, "rb") as f:
+        return f.read(), path
+
+
+def _operator_names(buffer):
+    """Yields (op name, is_custom) for every operator of every subgraph; custom ops go by their custom_code."""
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(buffer, 0)
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    codes = []
+    for code in model.operatorCodes or []:
+        # Builtin codes >= 127 live in `builtinCode`; older files only fill `deprecatedBuiltinCode`.
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.customCode
+            codes.append((custom.decode() if isinstance(custom, bytes) else str(custom), True))
+        else:
+            codes.append((builtin_names.get(builtin, f"BUILTIN_{builtin}"), False))
+    for subgraph in model.subgraphs or []:
+        for op in subgraph.operators or []:
+            yield codes[op.opcodeIndex]
+
+
+def tflite_ops(path_or_bytes):
+    """Lists the distinct ops a `.tflite` model runs, parsed from its flatbuffer.
+
+    Args:
+        path_or_bytes: path of a `.tflite` file, or its bytes.
+
+    Returns:
+        Op names in first-use order: builtin ops by their `BuiltinOperator` name (e.g. "CONV_2D"), custom ops
+        by their custom code (Flex ops start with "Flex", e.g. "FlexMaxPoolWithArgmax").
+    """
+    buffer, _ = _read_model(path_or_bytes)
+    names = []
+    for name, _custom in _operator_names(buffer):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def tflite_op_counts(path_or_bytes):
+    """Counts how many times each op occurs in a `.tflite` model.
+
+    Args:
+        path_or_bytes: path of a `.tflite` file, or its bytes.
+
+    Returns:
+        dict op name -> number of operators.
+    """
+    buffer, _ = _read_model(path_or_bytes)
+    counts = {}
+    for name, _custom in _operator_names(buffer):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def non_builtin_ops(path_or_bytes):
+    """Returns the distinct Flex (TensorFlow select) and other custom ops of a `.tflite` model."""
+    buffer, _ = _read_model(path_or_bytes)
+    found = []
+    for name, custom in _operator_names(buffer):
+        if custom and name not in found:
+            found.append(name)
+    return found
+
+
+def assert_builtin_ops_only(path_or_bytes):
+    """Raises if the model needs anything beyond the builtin LiteRT kernels.
+
+    Args:
+        path_or_bytes: path of a `.tflite` file, or its bytes.
+
+    Returns:
+        The list of (builtin) op names, as `tflite_ops` returns it.
+
+    Raises:
+        ValueError: naming the file and every Flex or custom op it contains.
+    """
+    _, source = _read_model(path_or_bytes)
+    bad = non_builtin_ops(path_or_bytes)
+    if bad:
+        flex = [op for op in bad if op.startswith("Flex")]
+        custom = [op for op in bad if not op.startswith("Flex")]
+        parts = []
+        if flex:
+            parts.append(f"Flex (TensorFlow select) ops {flex}, which need the Flex delegate")
+        if custom:
+            parts.append(f"custom ops {custom}, which need a registered custom kernel")
+        raise ValueError(f"{source} is not builtin-only: it contains {' and '.join(parts)}.")
+    return tflite_ops(path_or_bytes)
+
+
+def make_interpreter(path, num_threads=None):
+    """Creates and allocates an `ai_edge_litert` Interpreter for a `.tflite` file.
+
+    Args:
+        path: the `.tflite` file.
+        num_threads: CPU threads for the kernels; None for the runtime's default.
+
+    Returns:
+        The allocated `ai_edge_litert.interpreter.Interpreter`.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    _read_model(path)  # clear error for a missing file
+    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def quantize_input(image, detail):
+    """Maps a float32 array to the input tensor's dtype, quantizing with its scale / zero point."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype == np.float32:
+        return image.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        raise ValueError(f"input tensor {detail['name']!r} is {dtype} but has no quantization scale.")
+    info = np.iinfo(dtype)
+    return np.clip(np.round(image / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize_output(array, detail):
+    """Maps an output tensor to float32, dequantizing with its scale / zero point when it is integer."""
+    if np.dtype(detail["dtype"]) == np.float32:
+        return array.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        raise ValueError(f"output tensor {detail['name']!r} is {array.dtype} but has no quantization scale.")
+    return ((array.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def run_interpreter(interpreter, images):
+    """Runs an allocated batch-1 interpreter image by image.
+
+    Args:
+        interpreter: from `make_interpreter`.
+        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255], at the model's input size.
+
+    Returns:
+        float32 logits [B, H, W, C] (dequantized for integer outputs).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    input_detail = interpreter.get_input_details()[0]
+    output_detail = interpreter.get_output_details()[0]
+    expected = tuple(int(v) for v in input_detail["shape"][1:])
+    if images.ndim != 4 or images.shape[1:] != expected:
+        raise ValueError(
+            f"images have shape {images.shape}; the TFLite model takes [B, {expected[0]}, {expected[1]}, "
+            f"{expected[2]}] (resize first)."
+        )
+    outputs = []
+    for image in images:
+        interpreter.set_tensor(input_detail["index"], quantize_input(image[None], input_detail))
+        interpreter.invoke()
+        outputs.append(dequantize_output(interpreter.get_tensor(output_detail["index"]), output_detail))
+    return np.concatenate(outputs, axis=0)
+
+
+def run_tflite(path, images, num_threads=None):
+    """Runs a `.tflite` model with the LiteRT interpreter.
+
+    Args:
+        path: the `.tflite` file.
+        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255], at the model's input size.
+        num_threads: CPU threads; None for the runtime's default.
+
+    Returns:
+        float32 logits [B, H, W, C]; integer outputs are dequantized with their scale and zero point.
+    """
+    return run_interpreter(make_interpreter(path, num_threads=num_threads), images)

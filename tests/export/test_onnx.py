@@ -1,0 +1,31 @@
+import numpy as np
+import onnx
+import pytest
+
+from kerasseg.export.onnx import export_onnx, onnx_input_shape, run_onnx
+
+
+def test_onnx_is_dynamic_and_named(bundle):
+    path = bundle["artifacts"]["onnx"]
+    assert path.endswith("enet.onnx")
+    assert onnx_input_shape(path) == ["batch", "height", "width", 3]
+    graph = onnx.load(path).graph
+    assert [i.name for i in graph.input] == ["image"]
+    assert [o.name for o in graph.output] == ["logits"]
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 64, 3), (1, 32, 48, 3)])
+def test_onnx_matches_keras(bundle, enet, shape):
+    x = np.random.default_rng(3).uniform(0, 255, shape).astype(np.float32)
+    logits = run_onnx(bundle["artifacts"]["onnx"], x)
+    np.testing.assert_allclose(logits, enet(x, training=False).numpy(), atol=1e-4, rtol=0)
+
+
+def test_onnx_rejects_bad_input_size(enet, tmp_path):
+    with pytest.raises(ValueError, match="multiples of 8"):
+        export_onnx(enet, tmp_path / "x.onnx", input_size=(60, 64))
+
+
+def test_run_onnx_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        run_onnx(tmp_path / "missing.onnx", np.zeros((1, 8, 8, 3), np.float32))

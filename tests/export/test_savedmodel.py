@@ -1,0 +1,110 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kerasseg.export.savedmodel import export_savedmodel, size_divisor
+
+# Runs in a fresh interpreter: loads the SavedModel with TensorFlow only and serves two sizes.
+SERVE_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path, out = sys.argv[1], sys.argv[2]
+loaded = tf.saved_model.load(path)
+fn = loaded.signatures["serving_default"]
+args, kwargs = fn.structured_input_signature
+info = {
+    "inputs": {k: [v.shape.as_list(), v.dtype.name] for k, v in kwargs.items()},
+    "n_positional": len(args),
+    "outputs": {k: [v.shape.as_list(), v.dtype.name] for k, v in fn.structured_outputs.items()},
+}
+result = {}
+for tag, shape in (("a", (2, 64, 64, 3)), ("b", (1, 50, 70, 3))):
+    x = np.random.default_rng(7).uniform(0, 255, shape).astype(np.float32)
+    y = fn(image=tf.constant(x))
+    result[f"{tag}_image"] = x
+    for k, v in y.items():
+        result[f"{tag}_{k}"] = v.numpy()
+        info.setdefault("dtypes", {})[f"{tag}_{k}"] = v.dtype.name
+info["kerasseg_imported"] = any(m == "kerasseg" or m.startswith("kerasseg.") for m in sys.modules)
+np.savez(out, **result)
+print(json.dumps(info))
+"""
+
+
+@pytest.fixture(scope="module")
+def served(bundle, tmp_path_factory):
+    path = bundle["artifacts"]["savedmodel"]
+    out = str(tmp_path_factory.mktemp("served") / "out.npz")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    proc = subprocess.run(
+        [sys.executable, "-c", SERVE_SCRIPT, path, out], capture_output=True, text=True, env=env,
+        cwd=str(tmp_path_factory.getbasetemp()), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return info, dict(np.load(out))
+
+
+def test_layout(bundle):
+    path = bundle["artifacts"]["savedmodel"]
+    assert path == os.path.join(bundle["out_dir"], "savedmodel", "enet", "1")
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(path, "variables"))
+
+
+def test_signature(served):
+    info, _ = served
+    assert info["n_positional"] == 0
+    assert info["inputs"] == {"image": [[None, None, None, 3], "float32"]}
+    assert info["outputs"] == {
+        "logits": [[None, None, None, 4], "float32"],
+        "probabilities": [[None, None, None, 4], "float32"],
+        "classes": [[None, None, None], "int32"],
+    }
+
+
+def test_served_without_kerasseg(served):
+    info, _ = served
+    assert info["kerasseg_imported"] is False
+
+
+def test_outputs_match_keras_at_multiple_of_8(served, enet):
+    _, out = served
+    expected = enet(out["a_image"], training=False).numpy()
+    assert out["a_logits"].shape == (2, 64, 64, 4)
+    np.testing.assert_allclose(out["a_logits"], expected, atol=1e-4, rtol=0)
+    e = np.exp(expected - expected.max(-1, keepdims=True))
+    np.testing.assert_allclose(out["a_probabilities"], e / e.sum(-1, keepdims=True), atol=1e-5)
+    np.testing.assert_array_equal(out["a_classes"], out["a_logits"].argmax(-1))
+    assert out["a_classes"].dtype == np.int32
+
+
+def test_any_size_is_padded_and_cropped(served, enet):
+    _, out = served
+    x = out["b_image"]
+    assert out["b_logits"].shape == (1, 50, 70, 4)
+    assert out["b_classes"].shape == (1, 50, 70)
+    padded = np.pad(x, [(0, 0), (0, 6), (0, 2), (0, 0)])  # next multiples of 8: 56 x 72
+    expected = enet(padded, training=False).numpy()[:, :50, :70]
+    np.testing.assert_allclose(out["b_logits"], expected, atol=1e-4, rtol=0)
+
+
+def test_existing_version_is_not_overwritten(bundle, enet):
+    with pytest.raises(ValueError, match="already holds a SavedModel"):
+        export_savedmodel(enet, bundle["out_dir"], version=1)
+    with pytest.raises(ValueError, match="version"):
+        export_savedmodel(enet, bundle["out_dir"], version=0)
+
+
+def test_size_divisor(enet):
+    import keras
+
+    assert size_divisor(enet) == 8
+    inputs = keras.Input((None, None, 3), name="image")
+    tiny = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs), name="not_registered")
+    assert size_divisor(tiny) == 1

@@ -1,0 +1,125 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasseg.export.tflite import (
+    assert_builtin_ops_only,
+    export_tflite,
+    make_interpreter,
+    non_builtin_ops,
+    run_tflite,
+    tflite_op_counts,
+    tflite_ops,
+)
+
+FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-int8")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_builtin_only_and_batch1_fixed_size(bundle, fmt):
+    path = bundle["artifacts"][fmt]
+    ops = assert_builtin_ops_only(path)
+    assert "CONV_2D" in ops and "DEPTH_TO_SPACE" in ops
+    # The weights are constants: no resource variables survived the conversion.
+    assert "VAR_HANDLE" not in ops and "READ_VARIABLE" not in ops
+    detail = make_interpreter(path).get_input_details()[0]
+    assert list(detail["shape"]) == [1, 64, 64, 3]
+
+
+def test_fp32_folds_dilations_and_batchnorm(bundle):
+    counts = tflite_op_counts(bundle["artifacts"]["tflite-fp32"])
+    assert "SPACE_TO_BATCH_ND" not in counts and "BATCH_TO_SPACE_ND" not in counts
+    # Batch norm folded into the convolutions: no RSQRT, and only the input normalisation's SUB/MUL remain.
+    assert "RSQRT" not in counts
+    assert counts.get("SUB", 0) <= 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_runs_with_litert(bundle, enet, images, fmt):
+    logits = run_tflite(bundle["artifacts"][fmt], images)
+    reference = enet(images, training=False).numpy()
+    assert logits.shape == reference.shape and logits.dtype == np.float32
+    assert np.isfinite(logits).all()
+    if fmt == "tflite-fp32":
+        np.testing.assert_allclose(logits, reference, atol=1e-4, rtol=0)
+
+
+def test_io_dtypes(bundle):
+    fp16 = make_interpreter(bundle["artifacts"]["tflite-fp16"])
+    assert fp16.get_input_details()[0]["dtype"] == np.float32
+    assert fp16.get_output_details()[0]["dtype"] == np.float32
+    int8 = make_interpreter(bundle["artifacts"]["tflite-int8"])
+    assert int8.get_input_details()[0]["dtype"] == np.uint8
+    assert int8.get_output_details()[0]["dtype"] == np.uint8
+    assert int8.get_input_details()[0]["quantization"][0] > 0
+    assert "DEQUANTIZE" in tflite_ops(bundle["artifacts"]["tflite-fp16"])  # fp16 weights
+
+
+def test_signature_keeps_names(bundle):
+    runner = make_interpreter(bundle["artifacts"]["tflite-fp32"])
+    assert runner.get_signature_list() == {"serving_default": {"inputs": ["image"], "outputs": ["logits"]}}
+
+
+def _tiny_segmenter(name="tiny"):
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Conv2D(3, 1)(x), name=name)
+
+
+def test_int8_io_int8(tmp_path):
+    model = _tiny_segmenter()
+    reps = [np.random.default_rng(i).uniform(0, 255, (16, 16, 3)).astype(np.float32) for i in range(4)]
+    path = export_tflite(model, tmp_path / "t.tflite", "int8", representative_images=reps, int8_io="int8")
+    interpreter = make_interpreter(path)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert_builtin_ops_only(path)
+    x = np.stack(reps[:2])
+    logits = run_tflite(path, x)
+    reference = model(x).numpy()
+    # Dequantized: within a few quantization steps of the float model.
+    scale = interpreter.get_output_details()[0]["quantization"][0]
+    assert np.abs(logits - reference).max() < 4 * scale + 0.05 * np.abs(reference).max()
+
+
+def test_int8_requires_representative_images(enet, tmp_path):
+    with pytest.raises(ValueError, match="representative_images is required"):
+        export_tflite(enet, tmp_path / "x.tflite", "int8", input_size=(64, 64))
+    with pytest.raises(ValueError, match=r"representative_images\[0\] has shape"):
+        export_tflite(enet, tmp_path / "x.tflite", "int8", input_size=(64, 64),
+                      representative_images=[np.zeros((32, 32, 3), np.float32)])
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        export_tflite(enet, tmp_path / "x.tflite", "int4", input_size=(64, 64))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        export_tflite(enet, tmp_path / "x.tflite", input_size=(60, 64))
+    with pytest.raises(ValueError, match="input_size"):
+        export_tflite(enet, tmp_path / "x.tflite")  # ENet built with a dynamic size
+
+
+class _ArgmaxPool(keras.layers.Layer):
+    """Textbook unpooling ingredient: tf.nn.max_pool_with_argmax has no builtin TFLite kernel."""
+
+    def call(self, x):
+        pooled, argmax = tf.nn.max_pool_with_argmax(x, 2, 2, "VALID")
+        return pooled + tf.cast(argmax, tf.float32) * 0.0
+
+
+def test_flex_op_is_detected(tmp_path):
+    inputs = keras.Input((8, 8, 3), name="image")
+    model = keras.Model(inputs, _ArgmaxPool()(inputs), name="argmax_pool")
+    path = export_tflite(model, tmp_path / "flex.tflite", allow_select_tf_ops=True)
+    flex = non_builtin_ops(path)
+    assert flex and all(op.startswith("Flex") for op in flex)
+    assert any("MaxPoolWithArgmax" in op for op in flex)
+    assert any("MaxPoolWithArgmax" in op for op in tflite_ops(path))
+    with pytest.raises(ValueError, match=r"flex\.tflite.*FlexMaxPoolWithArgmax"):
+        assert_builtin_ops_only(path)
+
+
+def test_run_tflite_checks_size_and_file(bundle, tmp_path):
+    with pytest.raises(ValueError, match="resize first"):
+        run_tflite(bundle["artifacts"]["tflite-fp32"], np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(FileNotFoundError, match="nope.tflite"):
+        tflite_ops(tmp_path / "nope.tflite")
