@@ -35,6 +35,7 @@ setup(
         "ai-edge-litert>=1.2",
         "matplotlib>=3.8",
         "PyYAML>=6.0",
+        "tensorboard>=2.16",
         "pillow>=10.0",
     ],
     extras_require={

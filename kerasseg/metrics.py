@@ -38,22 +38,21 @@ class MeanIoU(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("MeanIoU counts pixels exactly; sample_weight is not supported.")
-        labels = tf.reshape(tf.cast(y_true, tf.int64), [-1])
+        n = self.num_classes
+        labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
         if self.from_logits:
-            y_pred = tf.argmax(y_pred, axis=-1)
-        preds = tf.reshape(tf.cast(y_pred, tf.int64), [-1])
-        if self.ignore_class is not None:
-            keep = tf.not_equal(labels, self.ignore_class)
-            labels, preds = tf.boolean_mask(labels, keep), tf.boolean_mask(preds, keep)
+            y_pred = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        preds = tf.reshape(tf.cast(y_pred, tf.int32), [-1])
+        valid = tf.ones_like(labels, tf.bool) if self.ignore_class is None else tf.not_equal(labels, self.ignore_class)
         tf.debugging.assert_less(
-            labels, tf.constant(self.num_classes, tf.int64),
-            message=f"MeanIoU: a label is >= num_classes={self.num_classes} and is not ignore_class",
+            tf.where(valid, labels, 0), n,
+            message=f"MeanIoU: a label is >= num_classes={n} and is not ignore_class",
         )
         tf.debugging.assert_non_negative(labels, message="MeanIoU: negative label")
-        cells = labels * self.num_classes + preds
-        counts = tf.math.bincount(cells, minlength=self.num_classes ** 2, maxlength=self.num_classes ** 2,
-                                  dtype=tf.int64)
-        self.total_cm.assign_add(tf.reshape(counts, [self.num_classes, self.num_classes]))
+        # Ignored pixels go to one extra cell that is dropped; static shapes throughout, so XLA compiles it.
+        cells = tf.where(valid, labels * n + preds, n * n)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(cells), cells, n * n + 1)[: n * n]
+        self.total_cm.assign_add(tf.reshape(tf.cast(counts, tf.int64), [n, n]))
 
     def _iou(self):
         cm = tf.cast(self.total_cm, tf.float64)

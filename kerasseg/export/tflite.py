@@ -96,7 +96,13 @@ def _representative_samples(representative_images, height, width):
         samples.append(image)
     if not samples:
         raise ValueError("representative_images is empty; int8 calibration needs at least one image.")
-    return samples
+    # The input's quantisation comes from the range the calibration images cover. Make it the full pixel range
+    # so that the uint8 input is exactly the raw pixel bytes (scale 1, zero point 0): one extra sample, a copy
+    # of the first with a single black and a single white pixel, which leaves the activation ranges unchanged.
+    full_range = samples[0].copy()
+    full_range[0, 0, 0, :] = 0.0
+    full_range[0, 0, -1, :] = 255.0
+    return samples + [full_range]
 
 
 def convert_tflite(model, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",

@@ -43,12 +43,19 @@ class MaxUnpooling2D(keras.layers.Layer):
         for w in windows[1:]:
             window_max = tf.maximum(window_max, w)
         zeros = tf.zeros_like(updates)
-        taken = None
+        # Position j wins when it holds the maximum and no earlier position does (first-index argmax). Since no
+        # value exceeds the maximum, "not the maximum" is written LESS: a NOT_EQUAL here would stay in float in
+        # an int8 model, wrapped in DEQUANTIZE ops. The last position needs no test: some position must win.
+        earlier_below = None
         placed = []
-        for w in windows:
-            is_max = tf.equal(w, window_max)
-            wins = is_max if taken is None else tf.logical_and(is_max, tf.logical_not(taken))
-            taken = wins if taken is None else tf.logical_or(taken, wins)
+        for j, w in enumerate(windows):
+            if j == len(windows) - 1:
+                wins = earlier_below
+            else:
+                is_max = tf.equal(w, window_max)
+                wins = is_max if earlier_below is None else tf.logical_and(is_max, earlier_below)
+                below = tf.less(w, window_max)
+                earlier_below = below if earlier_below is None else tf.logical_and(earlier_below, below)
             placed.append(tf.where(wins, updates, zeros))
         return tf.nn.depth_to_space(tf.concat(placed, axis=-1), k)
 

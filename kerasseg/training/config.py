@@ -38,6 +38,7 @@ DEFAULTS = {
         "seed": 0,
         "distribution": "auto",
         "mixed_precision": False,
+        "jit_compile": False,
         "overlay_samples": 4,
     },
     "export": {

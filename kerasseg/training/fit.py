@@ -168,6 +168,7 @@ def fit(config, base_dir=".", verbose=2):
                                      train_config["poly_power"]),
             loss=SegmentationCrossEntropy(splits.num_classes, class_weights=class_weights),
             metrics=[MeanIoU(splits.num_classes)],
+            jit_compile=bool(train_config["jit_compile"]),
         )
     save_config(config, output_dir / "config.yaml")
 

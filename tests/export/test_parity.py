@@ -36,12 +36,15 @@ def test_exact_formats_pass_strictly(bundle):
         assert rows[fmt]["passed"] is True
 
 
-def test_quantized_formats_are_sane(bundle):
+def test_quantized_formats_are_sane(bundle, enet, images):
     rows = _rows(bundle)
     fp16, int8 = rows["tflite-fp16"], rows["tflite-int8"]
-    # Untrained model: logits are close together, so these are loose sanity bounds, not the release bars.
-    assert 0 < fp16["max_abs_diff"] < 1.0 and fp16["argmax_agreement"] > 0.9
-    assert 0 < int8["max_abs_diff"] < 20.0 and int8["argmax_agreement"] > 0.4
+    # Untrained model: logits are close together, so these are loose sanity bounds relative to the logits' range,
+    # not the release bars (those are checked on the trained demo model). Max-unpooling is discontinuous: fp16
+    # rounding can move a window's argmax and with it a whole value, so a few logits may differ by a lot.
+    logit_range = float(np.ptp(enet(images, training=False).numpy()))
+    assert 0 < fp16["max_abs_diff"] < 0.5 * logit_range and fp16["argmax_agreement"] > 0.9
+    assert 0 < int8["max_abs_diff"] < 0.5 * logit_range and int8["argmax_agreement"] > 0.4
     assert fp16["passed"] == (fp16["argmax_agreement"] >= 0.99)
     assert int8["passed"] == (int8["argmax_agreement"] >= 0.95)
 

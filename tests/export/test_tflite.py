@@ -52,7 +52,12 @@ def test_io_dtypes(bundle):
     int8 = make_interpreter(bundle["artifacts"]["tflite-int8"])
     assert int8.get_input_details()[0]["dtype"] == np.uint8
     assert int8.get_output_details()[0]["dtype"] == np.uint8
-    assert int8.get_input_details()[0]["quantization"][0] > 0
+    # Raw camera bytes in: the uint8 input is the pixel value itself.
+    assert int8.get_input_details()[0]["quantization"] == (1.0, 0)
+    # Fully integer: no float islands (DEQUANTIZE) between the input QUANTIZE and the output.
+    ops = tflite_ops(bundle["artifacts"]["tflite-int8"])
+    counts = tflite_op_counts(bundle["artifacts"]["tflite-int8"])
+    assert "DEQUANTIZE" not in ops and counts["QUANTIZE"] == 2, counts
     assert "DEQUANTIZE" in tflite_ops(bundle["artifacts"]["tflite-fp16"])  # fp16 weights
 
 
