@@ -144,11 +144,8 @@ def fit(config, base_dir=".", verbose=2):
     val_batch_size = data_config["val_batch_size"] or batch_size
     val_ds = kdata.eval_pipeline(splits.val, batch_size=val_batch_size, pad_to_multiple=size_divisor)
 
-    steps_per_epoch = train_config["steps_per_epoch"]
-    if steps_per_epoch:
-        train_ds = train_ds.repeat()
-    else:
-        steps_per_epoch = _steps(splits.train, batch_size, "training")
+    # train_pipeline repeats forever (new augmentations each pass): an epoch is steps_per_epoch batches.
+    steps_per_epoch = train_config["steps_per_epoch"] or _steps(splits.train, batch_size, "training")
     total_steps = steps_per_epoch * train_config["epochs"]
 
     class_weights = None
@@ -182,7 +179,8 @@ def fit(config, base_dir=".", verbose=2):
           f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}.")
     start = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=train_config["epochs"],
-                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                        shuffle=False)
     seconds = time.time() - start
 
     best = keras.saving.load_model(str(best_path))
