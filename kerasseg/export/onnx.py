@@ -19,7 +19,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kerasseg.export.savedmodel import INPUT_NAME, size_divisor
+from kerasseg.export.savedmodel import INPUT_NAME
+from kerasseg.export.tflite import resolve_input_size
 
 OUTPUT_NAME = "logits"
 
@@ -73,14 +74,7 @@ def export_onnx(model, path, opset=17, input_size=None):
     if input_size is None:
         height, width = tuple(model.inputs[0].shape)[1:3]
     else:
-        if len(tuple(input_size)) != 2:
-            raise ValueError(f"input_size must be (height, width) or None, got {input_size!r}.")
-        height, width = (int(v) for v in input_size)
-        divisor = size_divisor(model)
-        if height < 1 or width < 1 or height % divisor or width % divisor:
-            raise ValueError(
-                f"input_size {(height, width)} must be positive multiples of {divisor} for model {model.name!r}."
-            )
+        height, width = resolve_input_size(model, input_size)
     graph_def, input_name, output_name = _frozen_graph(model, [None, height, width, 3])
     with tf.Graph().as_default():
         model_proto, _ = tf2onnx.convert.from_graph_def(

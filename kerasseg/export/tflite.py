@@ -222,12 +222,7 @@ def tflite_ops(path_or_bytes):
         Op names in first-use order: builtin ops by their `BuiltinOperator` name (e.g. "CONV_2D"), custom ops
         by their custom code (Flex ops start with "Flex", e.g. "FlexMaxPoolWithArgmax").
     """
-    buffer, _ = _read_model(path_or_bytes)
-    names = []
-    for name, _custom in _operator_names(buffer):
-        if name not in names:
-            names.append(name)
-    return names
+    return list(tflite_op_counts(path_or_bytes))
 
 
 def tflite_op_counts(path_or_bytes):
@@ -237,7 +232,7 @@ def tflite_op_counts(path_or_bytes):
         path_or_bytes: path of a `.tflite` file, or its bytes.
 
     Returns:
-        dict op name -> number of operators.
+        dict op name -> number of operators, in first-use order.
     """
     buffer, _ = _read_model(path_or_bytes)
     counts = {}
