@@ -44,7 +44,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     import kerasseg
     from kerasseg import data as kdata
-    from kerasseg.registry import get_model_spec
+    from kerasseg.registry import size_divisor
     from kerasseg.training import build_datasets, evaluate_model, format_iou_table
 
     config = _recipe_for(args.model, args.config)
@@ -52,9 +52,8 @@ def cmd_evaluate(args):
         raise SystemExit(f"kerasseg evaluate: no --config given and no config.yaml beside {args.model}.")
     model = kerasseg.load_model(args.model, compile=False)
     splits = build_datasets(config)
-    divisor = get_model_spec(model.name).size_divisor if model.name in kerasseg.list_models() else 1
     dataset = kdata.eval_pipeline(getattr(splits, args.split), batch_size=args.batch_size,
-                                  pad_to_multiple=divisor)
+                                  pad_to_multiple=size_divisor(model))
     metric = evaluate_model(model, dataset, splits.num_classes)
     print(f"{args.model} on the {args.split} split:")
     print(format_iou_table(splits.class_names, metric.per_class_iou(), float(metric.result())))

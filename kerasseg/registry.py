@@ -60,3 +60,15 @@ def build_model(name, num_classes, input_shape=(None, None, 3), **kwargs):
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
     return get_model_spec(name).builder(num_classes=num_classes, input_shape=input_shape, **kwargs)
+
+
+def size_divisor(model):
+    """Returns the height/width divisor a built model needs (its registered `ModelSpec.size_divisor`).
+
+    Args:
+        model: a `keras.Model`; models whose name is not a registered architecture get 1.
+
+    Returns:
+        A positive int.
+    """
+    return _MODELS[model.name].size_divisor if model.name in _MODELS else 1

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from kerasseg.metrics import MeanIoU
+
 #: format -> (metric, comparison, threshold) used to decide a row's `passed`.
 THRESHOLDS = {
     "savedmodel": ("max_abs_diff", "<=", 1e-4),
@@ -73,15 +75,10 @@ def mean_iou(predictions, labels, num_classes, ignore_index=255):
             f"labels hold values {sorted(set(labels[bad].tolist()))[:10]} outside [0, {num_classes}) that are "
             f"not the ignore value {ignore_index}."
         )
-    confusion = np.bincount(
-        labels[valid] * num_classes + predictions[valid], minlength=num_classes * num_classes
-    ).reshape(num_classes, num_classes)
-    intersection = np.diag(confusion).astype(np.float64)
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    present = union > 0
-    if not present.any():
-        return float("nan")
-    return float(np.mean(intersection[present] / union[present]))
+    metric = MeanIoU(num_classes, ignore_class=ignore_index, from_logits=False)
+    metric.update_state(labels, predictions)
+    per_class = metric.per_class_iou()
+    return float("nan") if np.isnan(per_class).all() else float(np.nanmean(per_class))
 
 
 def _passed(fmt, row):

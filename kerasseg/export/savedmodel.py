@@ -16,26 +16,13 @@ import os
 
 import tensorflow as tf
 
-from kerasseg.registry import get_model_spec
+from kerasseg.registry import size_divisor
 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("logits", "probabilities", "classes")
 
 
-def size_divisor(model):
-    """Returns the height/width divisor the model needs (`get_model_spec(model.name).size_divisor`).
-
-    Args:
-        model: a `keras.Model`; models whose name is not a registered architecture get 1.
-
-    Returns:
-        A positive int.
-    """
-    try:
-        return int(get_model_spec(model.name).size_divisor)
-    except KeyError:
-        return 1
 
 
 def _static_hw(model):

@@ -17,7 +17,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kerasseg.export.savedmodel import INPUT_NAME, size_divisor
+from kerasseg.export.savedmodel import INPUT_NAME
+from kerasseg.registry import size_divisor
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 INT8_IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from kerasseg.export.savedmodel import export_savedmodel, size_divisor
+from kerasseg.export.savedmodel import export_savedmodel
+from kerasseg.registry import size_divisor
 
 # Runs in a fresh interpreter: loads the SavedModel with TensorFlow only and serves two sizes.
 SERVE_SCRIPT = r"""
