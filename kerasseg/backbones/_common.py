@@ -77,8 +77,8 @@ def _download_timeout():
         raise ValueError(f"KERASSEG_DOWNLOAD_TIMEOUT must be a number of seconds, got {value!r}.") from None
 
 
-def keras_application_model(name, application, weights):
-    """Builds `application(include_top=False, weights=weights)` with a network timeout and a clear error.
+def keras_application_model(name, application, weights, include_top=False):
+    """Builds `application(include_top=include_top, weights=weights)` with a network timeout and a clear error.
 
     Keras looks for the weights in its cache (`$KERAS_HOME/models`, default `~/.keras/models`) and downloads
     them otherwise; the download runs under a socket timeout, so an offline machine fails in seconds.
@@ -88,7 +88,7 @@ def keras_application_model(name, application, weights):
     socket.setdefaulttimeout(timeout)
     try:
         # 224x224: the size every Keras ImageNet file exists for (only the weights are used, not this graph).
-        return application(include_top=False, weights=weights, input_shape=(224, 224, 3))
+        return application(include_top=include_top, weights=weights, input_shape=(224, 224, 3))
     except Exception as err:  # Keras wraps URLError / timeouts in a bare Exception
         if weights != "imagenet":
             raise ValueError(f"Backbone {name!r}: could not load the Keras weights file {weights!r}: {err}") from err
@@ -96,7 +96,7 @@ def keras_application_model(name, application, weights):
             f"Backbone {name!r}: could not get the Keras ImageNet weights (no cached copy under "
             f"{os.path.join(os.environ.get('KERAS_HOME', os.path.join('~', '.keras')), 'models')}"
             f" and the download failed within {timeout:g} s: {err}). Without internet, copy the Keras "
-            f"applications '*_notop.h5' file to that folder, or pass its path as weights=..., or use weights=None."
+            f"applications weights file ('*_notop.h5' for a backbone) to that folder, or pass its path as weights=..., or use weights=None."
         ) from err
     finally:
         socket.setdefaulttimeout(previous)

@@ -1,4 +1,6 @@
 """Model builders, one file per architecture; each registers itself in `kerasseg.registry`."""
+from kerasseg.models.deeplabv3plus import DeepLabV3Plus
 from kerasseg.models.enet import ENet
+from kerasseg.models.fcn import FCN8s, FCN16s, FCN32s
 
-__all__ = ["ENet"]
+__all__ = ["DeepLabV3Plus", "ENet", "FCN8s", "FCN16s", "FCN32s"]
