@@ -36,8 +36,8 @@ def test_feature_strides_and_channels(name, images):
     assert all(layer.name.startswith(f"{name}_") for layer in model.layers[1:])
 
 
-@pytest.mark.parametrize("name", ["resnet18_deep", "resnet50", "mobilenetv2", "xception", "vgg16"])
-@pytest.mark.parametrize("output_stride", [8, 16])
+@pytest.mark.parametrize("name, output_stride", [
+    ("resnet18_deep", 8), ("resnet34", 16), ("resnet50", 8), ("mobilenetv2", 16), ("xception", 8), ("vgg16", 16)])
 def test_dilation_keeps_resolution(name, output_stride):
     inputs = keras.Input((*SIZE, 3))
     features = build_backbone(name, inputs, output_stride=output_stride)
@@ -68,7 +68,7 @@ def test_resnet18_deep_stem():
 
 @pytest.mark.parametrize("name, application, options", [
     ("vgg16", "VGG16", {}),
-    ("resnet50", "ResNet50", {}),
+    pytest.param("resnet50", "ResNet50", {}, marks=pytest.mark.slow),
     ("mobilenetv2", "MobileNetV2", {}),
     ("xception", "Xception", {"block1_padding": "valid"}),
 ])
