@@ -10,7 +10,7 @@ Every check runs in the tf.data graph and produces a message naming the file and
 half-way; `read_dataset` then either raises it (`on_error="raise"`, an `InvalidArgumentError` whose message holds
 the file name) or drops the sample and records it in a `SkippedSamples` log (`on_error="skip"`). Files that
 cannot be read or decoded at all (missing, truncated, corrupt) are caught too: each sample is read in a guarded
-one-element dataset, and a failure is re-diagnosed file by file to name the culprit.
+one-element dataset, and a failure is re-diagnosed file by file (eagerly, in Python) to name the culprit.
 
 Problems detected:
 - an image that is not PNG/JPEG/BMP/GIF, or a mask in JPEG (lossy compression changes label values);
@@ -331,30 +331,35 @@ def read_pair(image_path, mask_path, label_map, mask_format=INDEX_MASKS):
     return image, label, problem
 
 
-def _runs_without_error(function, *args):
-    """Bool tensor: whether `function(*args)` runs without raising (tried in a guarded one-element dataset)."""
-    attempt = tf.data.Dataset.from_tensors(args).map(
-        lambda *a: tf.reduce_all(tf.shape(function(*a)) >= 0)).ignore_errors()
-    return attempt.concatenate(tf.data.Dataset.from_tensors(False)).take(1).get_single_element()
+def _diagnose_in_python(paths, decoders):
+    for path, decode in zip(paths, decoders):
+        path = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
+        try:
+            contents = tf.io.read_file(path)
+        except (tf.errors.OpError, OSError):
+            return f"{path}: cannot be read (missing or unreadable file)"
+        try:
+            decode(contents)
+        except (tf.errors.OpError, ValueError):
+            return f"{path}: cannot be decoded (truncated or corrupt file)"
+    return f"{', '.join(p.decode() if isinstance(p, bytes) else p for p in paths)}: could not be read or decoded"
 
 
-def diagnose_files(files_and_decoders):
-    """Message naming the first file that cannot be read or decoded.
+def diagnose_files(paths, decoders):
+    """Message naming the first of `paths` that cannot be read or decoded (runs, eagerly, only on failure).
 
     Args:
-        files_and_decoders: list of (path string tensor, decode function of the file's bytes).
+        paths: list of path string tensors.
+        decoders: one function of the file's bytes each (e.g. `decode_image_only`).
 
     Returns:
         string tensor.
     """
-    message = tf.constant("could not be read or decoded (unknown file)")
-    for path, decode in reversed(files_and_decoders):
-        readable = _runs_without_error(tf.io.read_file, path)
-        decodable = _runs_without_error(lambda p: decode(tf.io.read_file(p)), path)
-        message = tf.where(
-            tf.logical_not(readable), tf.strings.join([path, ": cannot be read (missing or unreadable file)"]),
-            tf.where(tf.logical_not(decodable),
-                     tf.strings.join([path, ": cannot be decoded (truncated or corrupt file)"]), message))
+    def diagnose(*path_tensors):
+        return _diagnose_in_python([p.numpy() for p in path_tensors], decoders)
+
+    message = tf.py_function(diagnose, list(paths), tf.string)
+    message.set_shape([])
     return message
 
 
@@ -452,7 +457,7 @@ def files_dataset(image_paths, mask_paths, label_map, mask_format=INDEX_MASKS, o
         records,
         read_fn=lambda image_path, mask_path: read_pair(image_path, mask_path, label_map, mask_format),
         diagnose_fn=lambda image_path, mask_path: diagnose_files(
-            [(image_path, decode_image_only), (mask_path, decode_mask_only)]),
+            [image_path, mask_path], [decode_image_only, decode_mask_only]),
         name_fn=lambda image_path, mask_path: image_path,
         on_error=on_error, skipped=skipped, with_file_names=with_file_names,
     )
