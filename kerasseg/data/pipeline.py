@@ -1,15 +1,18 @@
 """tf.data pipelines turning `(image, label)` datasets into training and evaluation batches.
 
 Training, per sample: random scale -> random crop (padding when the scaled image is smaller than the crop) ->
-random horizontal flip -> float32 image in [0, 255]; then shuffle -> batch (drop_remainder) -> prefetch.
+random horizontal flip -> optional small rotation -> optional photometric jitter (brightness, contrast,
+saturation, hue) -> float32 image in [0, 255]; then shuffle -> batch (drop_remainder) -> prefetch.
 
 Scale, crop, padding and flip are one `tf.image.crop_and_resize` call per tensor: the crop window is computed in
 source coordinates, so only the pixels that end up in the crop are resampled (measured on 2 CPU cores: 2.5 ms per
-360x480 sample for a 256x256 crop, against 11 ms to resize the whole image, pad, crop and flip), and the padding comes from the extrapolation value (0 for the image,
-`ignore_class` for the label). Image and label share the sampling grid, so the geometry is identical for both;
-the image is sampled bilinearly and the label with nearest neighbour, so no new label values appear. The grid
-uses the align-corners convention (scaled pixel k sits at source pixel k * (H - 1) / (H' - 1)), so every scaled
-pixel falls inside the source image and only real padding is padded.
+360x480 sample for a 256x256 crop, against 11 ms to resize the whole image, pad, crop and flip), and the padding
+comes from the extrapolation value (`image_pad_value`, default 0, for the image; `ignore_class` for the label).
+Image and label share the sampling grid, so the geometry is identical for both; the image is sampled bilinearly
+and the label with nearest neighbour, so no new label values appear. The grid uses the align-corners convention
+(scaled pixel k sits at source pixel k * (H - 1) / (H' - 1)), so every scaled pixel falls inside the source image
+and only real padding is padded. Rotation (`kerasseg.data.augment`) turns the crop, again nearest neighbour for
+the label and `ignore_class` in the corners; photometric jitter touches the image only (padding included).
 
 Images are NOT mean/std normalised here: every kerasseg model normalises its raw [0, 255] input itself, so the
 same pixels can be fed to Keras, TF Serving and LiteRT.

@@ -52,7 +52,8 @@ def test_datasets_tfrecord_then_recipe_reads_the_shards(tmp_path, capsys):
     recipe = validate_config({
         "model": {"name": "enet"},
         "data": {"dataset": "tfrecord", "class_names": list(kdata.CAMVID_CLASSES),
-                 "train": {"files": str(tmp_path / "rec" / "val-*")}, "val": {"files": str(tmp_path / "rec" / "val-*")}},
+                 "train": {"files": str(tmp_path / "rec" / "val-*")},
+                 "val": {"files": str(tmp_path / "rec" / "val-*")}},
     })
     splits = build_datasets(recipe)
     assert splits.train.cardinality().numpy() == 3 and splits.num_classes == 11
