@@ -1,4 +1,4 @@
-"""Command line: `kerasseg train | evaluate | export | models`."""
+"""Command line: `kerasseg train | evaluate | export | models | datasets (list | stats | tfrecord)`."""
 import argparse
 import os
 import pathlib
@@ -105,6 +105,68 @@ def cmd_models(args):
     return 0
 
 
+def _dataset_split(args):
+    """(dataset, class_names, skipped log) named by `--dataset/--root` or by `--config`, for `args.split`."""
+    from kerasseg import data as kdata
+
+    skipped = kdata.SkippedSamples() if args.on_error == "skip" else None
+    if args.config:
+        from kerasseg.training import build_datasets, load_config
+
+        args.split = args.split or "train"
+        if args.split not in ("train", "val"):
+            raise SystemExit(f"kerasseg datasets: with --config, --split is 'train' or 'val', not {args.split!r}.")
+        config = load_config(args.config)
+        config["data"]["on_error"] = args.on_error
+        splits = build_datasets(config)
+        return getattr(splits, args.split), splits.class_names, splits.skipped, splits.num_classes
+    if not (args.dataset and args.root):
+        raise SystemExit("kerasseg datasets: give --dataset NAME --root DIR, or --config RECIPE.")
+    info = kdata.dataset_info(args.dataset)
+    dataset = info.reader(args.root, args.split or info.train_split, on_error=args.on_error, skipped=skipped,
+                          **({"with_file_names": True} if getattr(args, "with_names", False) else {}))
+    return dataset, list(info.class_names), skipped, info.num_classes
+
+
+def cmd_datasets_list(args):
+    from kerasseg import data as kdata
+
+    for name, info in kdata.DATASETS.items():
+        print(f"{name:<11} {info.num_classes:>3} classes  splits: {', '.join(info.splits)}")
+    return 0
+
+
+def cmd_datasets_stats(args):
+    import json
+
+    from kerasseg import data as kdata
+
+    dataset, class_names, skipped, num_classes = _dataset_split(args)
+    stats = kdata.pixel_statistics(dataset, num_classes)
+    print(stats.table(class_names))
+    name = args.dataset or pathlib.Path(args.config).stem
+    out = pathlib.Path(args.json or f"{name}_{args.split or 'train'}_stats.json")
+    summary = {"dataset": name, "split": args.split or "train", **stats.to_dict(class_names)}
+    if skipped is not None:
+        summary["skipped"] = skipped.problems
+        print(skipped.report())
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"statistics written to {out}")
+    return 0
+
+
+def cmd_datasets_tfrecord(args):
+    from kerasseg import data as kdata
+
+    args.with_names = not args.config
+    dataset, _, skipped, _ = _dataset_split(args)
+    paths, count = kdata.write_tfrecords(dataset, args.out, num_shards=args.shards, image_format=args.image_format)
+    print(f"{count} samples written to {len(paths)} shard(s): {paths[0]}{' ...' if len(paths) > 1 else ''}")
+    if skipped is not None:
+        print(skipped.report())
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kerasseg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +195,28 @@ def build_parser():
 
     models = sub.add_parser("models", help="list the registered models")
     models.set_defaults(func=cmd_models)
+
+    datasets = sub.add_parser("datasets", help="dataset tools: list, pixel statistics / class weights, TFRecord")
+    datasets_sub = datasets.add_subparsers(dest="datasets_command", required=True)
+    listing = datasets_sub.add_parser("list", help="the named datasets, their classes and splits")
+    listing.set_defaults(func=cmd_datasets_list)
+    for command, help_text in (("stats", "class pixel frequencies, ENet and median-frequency weights (+ JSON)"),
+                               ("tfrecord", "write a split to TFRecord shards")):
+        parser_ = datasets_sub.add_parser(command, help=help_text)
+        parser_.add_argument("--dataset", help="camvid, voc, cityscapes or ade20k (with --root)")
+        parser_.add_argument("--root", help="the dataset's folder")
+        parser_.add_argument("--config", help="or: a recipe whose data section names the dataset")
+        parser_.add_argument("--split", help="split name (default: the training split)")
+        parser_.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                             help="stop at the first bad sample (default) or skip bad samples and list them")
+        if command == "stats":
+            parser_.add_argument("--json", help="output JSON path (default: DATASET_SPLIT_stats.json)")
+            parser_.set_defaults(func=cmd_datasets_stats)
+        else:
+            parser_.add_argument("--out", required=True, help="shard path prefix, e.g. data/camvid-train")
+            parser_.add_argument("--shards", type=int, default=4)
+            parser_.add_argument("--image-format", choices=("png", "jpeg"), default="png")
+            parser_.set_defaults(func=cmd_datasets_tfrecord)
     return parser
 
 

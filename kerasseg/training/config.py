@@ -3,7 +3,8 @@
 A recipe has five sections; see `configs/enet_shapes.yaml` for a commented example.
 
     model:   name (registry), num_classes (optional: the dataset's), and builder options
-    data:    dataset ("shapes" or "folder"), its splits, crop_size, scale_range, batch_size
+    data:    dataset ("shapes", "folder", "tfrecord", "camvid", "voc", "cityscapes", "ade20k"), root and splits,
+             crop_size, scale_range, flip, rotation_degrees, photometric, batch_size, on_error
     train:   epochs, learning_rate, weight_decay, poly_power, class_weighting, seed, ...
     export:  formats, input_size, calibration/parity sample counts (used by `kerasseg export`)
     output_dir
@@ -17,6 +18,7 @@ DEFAULTS = {
     "model": {"name": None, "num_classes": None, "options": {}},
     "data": {
         "dataset": "shapes",
+        "root": None,
         "image_size": [96, 96],
         "class_names": None,
         "void_class": None,
@@ -25,6 +27,10 @@ DEFAULTS = {
         "crop_size": None,
         "scale_range": [0.5, 2.0],
         "flip": True,
+        "rotation_degrees": 0.0,
+        "photometric": False,
+        "image_pad_value": 0.0,
+        "on_error": "raise",
         "batch_size": 8,
         "val_batch_size": None,
     },
@@ -52,8 +58,10 @@ DEFAULTS = {
 }
 
 # Sections whose keys belong to the builder or the dataset reader, passed on as they are.
-FREE_FORM = ("model.options", "data.train", "data.val")
-CLASS_WEIGHTINGS = ("none", "enet")
+FREE_FORM = ("model.options", "data.train", "data.val", "data.photometric")
+CLASS_WEIGHTINGS = ("none", "enet", "median_frequency")
+NAMED_DATASETS = ("camvid", "voc", "cityscapes", "ade20k")
+DATASET_KINDS = ("shapes", "folder", "tfrecord") + NAMED_DATASETS
 DISTRIBUTIONS = ("auto", "default", "mirrored")
 
 
@@ -112,8 +120,19 @@ def validate_config(config, source="config"):
     low_high = data["scale_range"]
     if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2 and 0 < low_high[0] <= low_high[1]):
         raise ConfigError(f"{source}: 'data.scale_range' must be [low, high] with 0 < low <= high, got {low_high!r}.")
-    if data["dataset"] not in ("shapes", "folder"):
-        raise ConfigError(f"{source}: 'data.dataset' must be 'shapes' or 'folder', got {data['dataset']!r}.")
+    if data["dataset"] not in DATASET_KINDS:
+        raise ConfigError(f"{source}: 'data.dataset' must be one of {DATASET_KINDS}, got {data['dataset']!r}.")
+    if data["dataset"] in NAMED_DATASETS and not data["root"]:
+        raise ConfigError(f"{source}: 'data.root' (the dataset's folder) is required for dataset "
+                          f"{data['dataset']!r}.")
+    if data["on_error"] not in ("raise", "skip"):
+        raise ConfigError(f"{source}: 'data.on_error' must be 'raise' or 'skip', got {data['on_error']!r}.")
+    rotation = data["rotation_degrees"]
+    if not isinstance(rotation, (int, float)) or isinstance(rotation, bool) or not 0 <= rotation <= 180:
+        raise ConfigError(f"{source}: 'data.rotation_degrees' must be a number in [0, 180], got {rotation!r}.")
+    if not isinstance(data["photometric"], (bool, dict)):
+        raise ConfigError(f"{source}: 'data.photometric' must be true, false or a mapping of jitter ranges, "
+                          f"got {data['photometric']!r}.")
     for key in ("epochs", "batch_size"):
         section = train if key == "epochs" else data
         if not isinstance(section[key], int) or section[key] < 1:

@@ -140,6 +140,8 @@ def fit(config, base_dir=".", verbose=2):
     train_ds = kdata.train_pipeline(
         splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
         scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
+        rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
+        image_pad_value=data_config["image_pad_value"],
     )
     val_batch_size = data_config["val_batch_size"] or batch_size
     val_ds = kdata.eval_pipeline(splits.val, batch_size=val_batch_size, pad_to_multiple=size_divisor)
@@ -149,10 +151,12 @@ def fit(config, base_dir=".", verbose=2):
     total_steps = steps_per_epoch * train_config["epochs"]
 
     class_weights = None
-    if train_config["class_weighting"] == "enet":
-        class_weights = kdata.enet_class_weights(splits.train.batch(64), splits.num_classes)
-        print("ENet class weights 1/ln(1.02 + p):",
-              ", ".join(f"{n}={w:.2f}" for n, w in zip(splits.class_names, class_weights)))
+    if train_config["class_weighting"] != "none":
+        stats = kdata.pixel_statistics(splits.train, splits.num_classes)  # unbatched: sizes may vary
+        class_weights = stats.weights(train_config["class_weighting"])
+        formula = {"enet": "ENet class weights 1/ln(1.02 + p)",
+                   "median_frequency": "median-frequency class weights median(f)/f"}[train_config["class_weighting"]]
+        print(f"{formula}:", ", ".join(f"{n}={w:.2f}" for n, w in zip(splits.class_names, class_weights)))
 
     if train_config["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -197,6 +201,8 @@ def fit(config, base_dir=".", verbose=2):
                                  class_names=splits.class_names)
         print(f"Overlays of {len(images)} validation images written to {overlay_path}")
     viz.plot_history(output_dir / "history.csv", output_dir / "history.png")
+    if splits.skipped is not None:
+        print(splits.skipped.report())
     return FitResult(model=best, history=history.history, best_model_path=str(best_path), val_mean_iou=mean_iou,
                      per_class_iou=per_class, class_names=splits.class_names, output_dir=str(output_dir),
                      seconds=seconds)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasseg.data.class_weights import class_counts, class_frequencies, enet_class_weights
+from kerasseg.data.class_weights import (class_counts, class_frequencies, enet_class_weights,
+                                         median_frequency_weights, pixel_statistics)
 
 
 def _dataset(labels):
@@ -49,3 +50,24 @@ def test_custom_ignore_class_and_errors():
         class_frequencies(_dataset(np.full((2, 3, 3), 255, np.int32)), 2)
     with pytest.raises(ValueError, match="c must be"):
         enet_class_weights(_dataset(labels), 2, ignore_class=9, c=1.0)
+
+
+def test_median_frequency_weights_match_numpy_and_batching():
+    labels = _labels()
+    labels[0] = 3  # class 3 fills image 0, so its per-image frequency differs from its global one
+    freq = []
+    for c in range(4):
+        with_c = [image for image in labels if (image == c).any()]
+        freq.append(sum((image == c).sum() for image in with_c) / sum((image != 255).sum() for image in with_c)
+                    if with_c else 0.0)
+    freq = np.array(freq)
+    present = freq > 0
+    expected = np.where(present, np.median(freq[present]) / np.where(present, freq, 1), 0.0)
+    for ds in (_dataset(labels), _dataset(labels).batch(2)):
+        np.testing.assert_allclose(median_frequency_weights(ds, 4), expected, rtol=1e-6)
+    stats = pixel_statistics(_dataset(labels).batch(3), 4)
+    assert stats.num_images == 5 and stats.ignored_pixels == (labels == 255).sum()
+    np.testing.assert_array_equal(stats.images, [(labels == c).any(axis=(1, 2)).sum() for c in range(4)])
+    summary = stats.to_dict(["a", "b", "c", "d"])
+    assert summary["classes"][2]["images"] == 0 and summary["classes"][2]["median_frequency_weight"] == 0.0
+    assert "enet w" in stats.table(["a", "b", "c", "d"])

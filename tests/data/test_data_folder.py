@@ -129,7 +129,7 @@ def test_error_undecodable_image(tmp_path):
     images, masks, _ = _make_folders(tmp_path, image_ext=".png")
     (images / "b.png").write_bytes(b"this is not an image at all")
     message = _error_of(folder_dataset(str(images), str(masks), num_classes=3))
-    assert "b.png" in message and "Not a PNG/JPEG/BMP/GIF image" in message
+    assert "b.png" in message and "not a PNG/JPEG/BMP/GIF image" in message
 
 
 def test_error_size_mismatch(tmp_path):

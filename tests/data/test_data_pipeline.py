@@ -146,3 +146,65 @@ def test_train_pipeline_argument_errors(kwargs, match):
 def test_eval_pipeline_argument_errors():
     with pytest.raises(ValueError, match="pad_to_multiple"):
         eval_pipeline(shapes_dataset(2, image_size=(32, 32)), 2, pad_to_multiple=0)
+
+
+def test_full_augmentation_keeps_label_values_and_is_deterministic():
+    ds, _, label = _stripes_dataset(8)
+    make = lambda seed: train_pipeline(ds, 4, crop_size=(24, 32), scale_range=(0.5, 2.0), seed=seed,  # noqa: E731
+                                       rotation_degrees=10, photometric=True, repeat=False)
+    a, b, c = _take(make(3), 2), _take(make(3), 2), _take(make(4), 2)
+    for (ia, la), (ib, lb) in zip(a, b):
+        np.testing.assert_array_equal(ia, ib)
+        np.testing.assert_array_equal(la, lb)
+    assert not np.array_equal(a[0][0], c[0][0])
+    labels = np.concatenate([x[1] for x in a])
+    images = np.concatenate([x[0] for x in a])
+    assert set(np.unique(labels)) <= set(np.unique(label)) | {255}  # nearest neighbour: no new values
+    assert (labels == 255).any()  # rotated corners / padding are ignored
+    assert images.min() >= 0.0 and images.max() <= 255.0 and images.dtype == np.float32
+
+
+def test_rotation_moves_label_with_image_and_pads_with_pad_value():
+    ds, _, _ = _stripes_dataset(4)
+    out = _take(train_pipeline(ds, 4, crop_size=(24, 40), scale_range=None, flip=False, seed=1,
+                               rotation_degrees=15, image_pad_value=[5.0, 6.0, 7.0], repeat=False), 1)[0]
+    images, labels = out
+    assert 0 < (labels == 255).sum() < 0.3 * labels.size  # the rotated-in corners
+    for img, lab in zip(images, labels):
+        valid = lab != 255
+        if (~valid).sum() > 20:  # corners come from outside: image filled with the pad value (up to blending)
+            assert np.abs(np.median(img[~valid], axis=0) - [5.0, 6.0, 7.0]).max() < 1.0
+        from_image = np.round((img[..., 0] - 20.0) / 20.0)
+        assert np.mean(from_image[valid] == lab[valid]) > 0.85
+
+
+def test_mean_padding_and_photometric_leave_labels_alone():
+    ds, _, label = _stripes_dataset(4, height=24, width=40)
+    plain = _take(train_pipeline(ds, 4, crop_size=(32, 48), scale_range=(0.5, 0.5), seed=2, repeat=False,
+                                 image_pad_value=[10.0, 20.0, 30.0]), 1)[0]
+    for img, lab in zip(*plain):
+        np.testing.assert_array_equal(img[lab == 255], np.tile([10.0, 20.0, 30.0], ((lab == 255).sum(), 1)))
+    jittered = _take(train_pipeline(ds, 4, crop_size=(32, 48), scale_range=(0.5, 0.5), seed=2, repeat=False,
+                                    image_pad_value=[10.0, 20.0, 30.0],
+                                    photometric={"brightness": 0.2, "hue": None}), 1)[0]
+    np.testing.assert_array_equal(jittered[1], plain[1])  # same geometry, same labels
+    assert np.abs(jittered[0] - plain[0]).max() > 1.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(photometric={"gamma": 1.0}), "unknown keys"),
+    (dict(photometric={"contrast": (1.5, 0.5)}), "contrast"),
+    (dict(rotation_degrees=-1), "rotation_degrees"),
+    (dict(image_pad_value=[1, 2]), "image_pad_value"),
+])
+def test_augmentation_argument_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_pipeline(shapes_dataset(2, image_size=(32, 32)), 2, crop_size=(32, 32), **kwargs)
+
+
+def test_eval_pipeline_resize_to_fixed_size():
+    ds, image, label = _stripes_dataset(3)
+    images, labels = _take(eval_pipeline(ds, batch_size=3, resize_to=(12, 20), pad_to_multiple=16), 1)[0]
+    assert images.shape == (3, 16, 32, 3) and labels.shape == (3, 16, 32)
+    np.testing.assert_array_equal(labels[0, :12, :20], label[1::2, 1::2])  # nearest, half-pixel centres
+    assert np.all(labels[:, 12:] == 255) and np.all(labels[:, :, 20:] == 255)
