@@ -20,7 +20,8 @@ same pixels can be fed to Keras, TF Serving and LiteRT.
 Randomness is stateless: each element's augmentation is keyed on `(seed, r)` where `r` comes from
 `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`. With the same seed a pipeline yields the same
 batches run after run; a new iteration over the same pipeline (a new epoch of a finite one) gets new
-augmentations and a new shuffle order, still fixed by the seed.
+augmentations and a new shuffle order, still fixed by the seed. As for every seeded TF op, the global seed
+(`tf.random.set_seed`, `keras.utils.set_random_seed`) is part of the key: set it too for runs that match.
 """
 import random
 
