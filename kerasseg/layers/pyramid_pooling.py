@@ -39,7 +39,9 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         bands = []
         for i in range(self.bins):
             start = (i * size) // self.bins
-            end = -((-(i + 1) * size) // self.bins)  # ceil((i + 1) * size / bins)
+            # ceil((i + 1) * size / bins) on non-negative numbers only: ONNX's integer Div truncates, so a
+            # floor division of a negative number (the -(-a // b) idiom) would convert wrongly.
+            end = ((i + 1) * size + self.bins - 1) // self.bins
             begin = [0, 0, 0, 0]
             stop = [0, 0, 0, 0]
             begin[axis], stop[axis] = start, end
