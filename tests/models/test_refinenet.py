@@ -170,3 +170,25 @@ def test_lw_mobilenetv2_tflite_and_onnx_parity_on_trained_weights(overfit_lw_mob
     assert all(row["logit_scale"] > 5 and row["max_abs_diff"] <= 1e-5 * row["logit_scale"] * 10
                and row["argmax_agreement"] > 0.999 for row in rows.values()), rows
     assert_builtin_ops_only(result["artifacts"]["tflite-fp32"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("builder, backbone, expected, reference", [
+    # RefineNet-ResNet-101, 21 classes: 118.1M in the reference port (Nekrasov et al., Table 1).
+    (RefineNet, "resnet101", 118_105_109, 118.1e6),
+    # RF-LW-ResNet-50 / -101, 21 classes: 27M / 46M (Nekrasov et al., Table 1; 27.4M in the reference port).
+    (LightWeightRefineNet, "resnet50", 27_384_085, 27.4e6),
+    (LightWeightRefineNet, "resnet101", 46_402_325, 46.4e6),
+])
+def test_larger_encoders_parameter_counts(builder, backbone, expected, reference):
+    model = builder(21, input_shape=(64, 64, 3), backbone=backbone)
+    assert trainable_count(model) == expected
+    assert abs(expected - reference) / reference < 0.002
+    assert model(np.zeros((1, 64, 64, 3), np.float32)).shape == (1, 64, 64, 21)
+
+
+@pytest.mark.slow
+def test_refinenet152_builds():
+    model = RefineNet(21, input_shape=(64, 64, 3), backbone="resnet152")
+    assert model.output_shape == (None, 64, 64, 21)
+    assert 130e6 < trainable_count(model) < 140e6

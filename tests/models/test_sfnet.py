@@ -1,4 +1,6 @@
 """SFNet on the smallest encoder (ResNet-18, deep stem); ResNet-50/101 are built in the slow tests only."""
+import pathlib
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ from kerasseg.layers import FlowWarp
 from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.models import SFNet, inference_model
 from kerasseg.models.auxiliary import auxiliary_losses, output_names, repeat_labels
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def trainable_count(model):
@@ -99,21 +103,28 @@ def overfit_with_auxiliary_heads():
     num_classes = len(kerasseg.data.SHAPES_CLASSES)
     keras.utils.set_random_seed(1)
     model = SFNet(num_classes, input_shape=(64, 64, 3), auxiliary_heads=True)
-    losses, loss_weights = auxiliary_losses(model, SegmentationCrossEntropy(num_classes), aux_loss_weight=0.4)
+    loss = SegmentationCrossEntropy(num_classes)
+    losses, loss_weights = auxiliary_losses(model, loss, aux_loss_weight=0.4)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses, loss_weights=loss_weights,
                   jit_compile=False)
+
+    def inference_losses():  # main and total (weighted) loss with BN in inference mode
+        outputs = model(images, training=False)
+        per_output = {name: float(loss(labels, logits)) for name, logits in outputs.items()}
+        return {"logits": per_output["logits"], "total": sum(loss_weights[n] * v for n, v in per_output.items())}
+
+    before = inference_losses()
     data = tf.data.Dataset.from_tensors((images, labels)).map(repeat_labels(model))
-    before = model.evaluate(data, verbose=0, return_dict=True)
-    model.fit(data.repeat(), steps_per_epoch=40, epochs=1, verbose=0)
-    after = model.evaluate(data, verbose=0, return_dict=True)
-    return model, images.numpy(), labels.numpy(), before, after
+    history = model.fit(data.repeat(), steps_per_epoch=40, epochs=1, verbose=0, shuffle=False).history
+    assert set(history) >= {"loss", "logits_loss", "aux_4_loss", "aux_8_loss", "aux_16_loss"}, history
+    return model, images.numpy(), labels.numpy(), before, inference_losses()
 
 
 def test_auxiliary_heads_train_with_fit_and_drop_for_export(overfit_with_auxiliary_heads):
     model, images, labels, before, after = overfit_with_auxiliary_heads
     assert output_names(model) == ["logits", "aux_16", "aux_4", "aux_8"]
-    assert after["logits_loss"] < 0.3 * before["logits_loss"], (before, after)
-    assert after["loss"] < 0.3 * before["loss"], (before, after)
+    assert after["logits"] < 0.3 * before["logits"], (before, after)
+    assert after["total"] < 0.3 * before["total"], (before, after)
     deploy = inference_model(model)
     assert deploy.name == "sfnet" and len(deploy.outputs) == 1
     np.testing.assert_allclose(deploy(images).numpy(), model(images)["logits"].numpy(), atol=1e-5)
@@ -131,3 +142,79 @@ def test_tflite_fp32_parity_on_trained_weights(overfit_with_auxiliary_heads, tmp
     (row,) = result["parity"]
     assert row["passed"] and row["max_abs_diff"] <= 1e-4, row
     assert "GATHER" in assert_builtin_ops_only(result["artifacts"]["tflite-fp32"])
+
+
+def test_recipe_builds_its_model():
+    from kerasseg.training import load_config
+
+    config = load_config(REPO / "configs" / "sfnet_resnet18_shapes.yaml")
+    assert config["model"]["options"] == {"backbone": "resnet18_deep", "auxiliary_heads": True, "weights": None}
+    assert config["train"]["aux_loss_weight"] == 0.4
+    model = kerasseg.build_model("sfnet", 6, input_shape=(*config["data"]["crop_size"], 3),
+                                 **config["model"]["options"])
+    assert output_names(model)[0] == "logits" and len(model.outputs) == 4
+
+
+@pytest.mark.slow
+def test_recipe_trains_with_auxiliary_heads_and_exports_with_parity(tmp_path):
+    """`kerasseg train` + `kerasseg export` on the shipped recipe (shortened): deep supervision, an
+    inference-only best.keras, every format within its parity criterion, int8 with the warp kept float."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from kerasseg.export.tflite import _schema
+
+    recipe = yaml.safe_load((REPO / "configs" / "sfnet_resnet18_shapes.yaml").read_text())
+    recipe["data"].update(train={"num_samples": 128, "seed": 1}, val={"num_samples": 32, "seed": 2}, batch_size=8)
+    recipe["train"]["epochs"] = 4
+    recipe["export"].update(calibration_samples=32, parity_samples=16)
+    recipe["output_dir"] = str(tmp_path / "run")
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "kerasseg", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=1500)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    cli("train", "--config", "recipe.yaml")
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    header = history[0].split(",")
+    assert {"logits_loss", "aux_4_loss", "aux_8_loss", "aux_16_loss", "val_logits_mean_iou"} <= set(header)
+    losses = [float(row.split(",")[header.index("logits_loss")]) for row in history[1:]]
+    assert losses[-1] < 0.9 * losses[0], losses
+    best = keras.saving.load_model(tmp_path / "run" / "best.keras")
+    assert best.name == "sfnet" and len(best.outputs) == 1
+
+    out = cli("export", str(tmp_path / "run" / "best.keras"), "--out", "export")
+    rows = {r["format"]: r for r in json.loads((tmp_path / "export" / "parity.json").read_text())["rows"]}
+    assert set(rows) == {"savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8", "onnx"}
+    assert all(row["passed"] for row in rows.values()), out
+    assert rows["tflite-int8"]["argmax_agreement"] >= 0.95, out
+    # The int8 model's convs are int8, its GATHERs (the warp) float.
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf((tmp_path / "export" / "sfnet_int8.tflite").read_bytes(), 0)
+    graph = model.subgraphs[0]
+    ops = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    input_types = {}
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = ops[max(code.builtinCode, code.deprecatedBuiltinCode)]
+        input_types.setdefault(name, set()).add(graph.tensors[op.inputs[0]].type)
+    assert input_types["CONV_2D"] == {schema.TensorType.INT8}
+    assert input_types["GATHER"] == {schema.TensorType.FLOAT32}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone, fpn_filters", [("resnet50", 256), ("resnet101", 256)])
+def test_resnet50_101_encoders_build(backbone, fpn_filters):
+    model = SFNet(19, input_shape=(64, 64, 3), backbone=backbone)
+    assert model.get_layer("fpn_lateral4_conv").filters == fpn_filters
+    assert model.get_layer("fpn_lateral4_conv").input.shape[-1] == 256
+    assert model(np.zeros((1, 64, 64, 3), np.float32)).shape == (1, 64, 64, 19)
+    print(backbone, trainable_count(model))
