@@ -11,8 +11,14 @@ How the conversion is done, and why:
   READ_VARIABLE ops and returns NaN. Tracking the variables fixes it and keeps a `serving_default` signature
   with input `image` and output `logits`, so int8 calibration data is keyed by the input name.
 * int8 is full-integer: `TFLITE_BUILTINS_INT8` only, uint8 (default) or int8 input and output tensors.
+  Selective quantization: ops of layers that cannot live in 8 bits (the coordinate arithmetic of
+  `kerasseg.layers.FlowWarp`, which declares `keep_float_in_int8 = True`) stay float32, wrapped in
+  DEQUANTIZE / QUANTIZE, while every other op is int8. The converter then only calibrates
+  (`_experimental_calibrate_only`) and the quantizer runs with those ops on its denylist
+  (`mlir_quantize(..., denylisted_nodes=...)`, the mechanism behind `tf.lite.experimental.QuantizationDebugger`).
 """
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -77,6 +83,47 @@ def _concrete_function(model, height, width):
     return fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME))
 
 
+def float_layer_names(model):
+    """Names of the layers (nested models included) that ask to stay float in an int8 model.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        Sorted names of the layers whose class sets `keep_float_in_int8 = True` (e.g. `FlowWarp`).
+    """
+    return sorted({layer.name for layer in model._flatten_layers(include_self=False, recursive=True)
+                   if getattr(layer, "keep_float_in_int8", False)})
+
+
+def _tensor_names(buffer):
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(buffer, 0)
+    for subgraph in model.subgraphs or []:
+        for tensor in subgraph.tensors or []:
+            name = tensor.name
+            yield name.decode() if isinstance(name, bytes) else str(name)
+
+
+def _tensors_of_layers(buffer, layer_names, all_layer_names):
+    """Tensor names of a converted model that come from ops created inside the named layers.
+
+    A traced layer's ops live under the name scope `<layer>` or `<layer>_<n>` (the n-th trace of the same
+    name); a scope `<layer>_<n>` that is itself the name of another layer is not taken. Fused ops carry
+    several names joined by ";".
+    """
+    patterns = [re.compile(rf"(?:^|/)({re.escape(name)}(?:_\d+)?)/") for name in layer_names]
+
+    def inside(part):
+        for pattern, name in zip(patterns, layer_names):
+            for scope in pattern.findall(part):
+                if scope == name or scope not in all_layer_names:
+                    return True
+        return False
+
+    return [name for name in _tensor_names(buffer) if any(inside(part) for part in name.split(";"))]
+
+
 def _representative_samples(representative_images, height, width):
     """Validates the calibration images and returns them as float32 [1, H, W, 3] arrays."""
     if representative_images is None:
@@ -107,7 +154,7 @@ def _representative_samples(representative_images, height, width):
 
 
 def convert_tflite(model, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
-                   allow_select_tf_ops=False):
+                   allow_select_tf_ops=False, float_layers=None):
     """Converts a Keras segmentation model to a `.tflite` flatbuffer held in memory.
 
     Args:
@@ -119,12 +166,16 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         int8_io: for "int8" only: "uint8" or "int8" input/output tensors.
         allow_select_tf_ops: also allow TensorFlow (Flex) ops. Off by default: Android apps ship the builtin
             runtime only. Meant for diagnosing ops that have no builtin kernel.
+        float_layers: for "int8" only: names of layers whose ops stay float32 (selective quantization);
+            None for the layers that declare `keep_float_in_int8` (`float_layer_names(model)`), () for a
+            fully integer model.
 
     Returns:
         The flatbuffer as `bytes`.
 
     Raises:
-        ValueError: an unknown `quantization` / `int8_io`, or missing or mis-shaped `representative_images`.
+        ValueError: an unknown `quantization` / `int8_io`, missing or mis-shaped `representative_images`, or
+            `float_layers` naming a layer the model does not have.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
@@ -156,11 +207,32 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
     if allow_select_tf_ops:
         ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
     converter.target_spec.supported_ops = ops
+    if quantization == "int8":
+        all_names = {layer.name for layer in model._flatten_layers(include_self=False, recursive=True)}
+        float_layers = float_layer_names(model) if float_layers is None else list(float_layers)
+        unknown = [name for name in float_layers if name not in all_names]
+        if unknown:
+            raise ValueError(f"float_layers names layers that model {model.name!r} does not have: {unknown}.")
+        if float_layers:
+            return _selectively_quantize(converter, float_layers, all_names, INT8_IO_TYPES[int8_io])
     return converter.convert()
 
 
+def _selectively_quantize(converter, float_layers, all_layer_names, io_type):
+    """Calibrates, then quantizes to int8 every op except those created inside `float_layers`."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter._experimental_calibrate_only = True  # float model + calibration statistics
+    calibrated = converter.convert()
+    denylisted = _tensors_of_layers(calibrated, float_layers, all_layer_names)
+    if not denylisted:
+        raise ValueError(f"float_layers {float_layers} matched no op of the converted model.")
+    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
+                         denylisted_nodes=denylisted)
+
+
 def export_tflite(model, path, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
-                  allow_select_tf_ops=False):
+                  allow_select_tf_ops=False, float_layers=None):
     """Converts the model to TFLite and writes it to `path`.
 
     Args:
@@ -171,12 +243,13 @@ def export_tflite(model, path, quantization="fp32", input_size=None, representat
         representative_images: int8 calibration images, float32 [H, W, 3] or [1, H, W, 3] in [0, 255].
         int8_io: "uint8" or "int8" input/output tensors for int8.
         allow_select_tf_ops: allow Flex (TensorFlow) ops; see `convert_tflite`.
+        float_layers: int8 only: layers kept float (selective quantization); see `convert_tflite`.
 
     Returns:
         `path` (a str).
     """
     flatbuffer = convert_tflite(model, quantization, input_size, representative_images, int8_io,
-                                allow_select_tf_ops)
+                                allow_select_tf_ops, float_layers)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:

@@ -41,6 +41,7 @@ DEFAULTS = {
         "weight_decay": 2.0e-4,
         "poly_power": 0.9,
         "class_weighting": "none",
+        "aux_loss_weight": 0.4,
         "seed": 0,
         "distribution": "auto",
         "mixed_precision": False,
@@ -141,6 +142,9 @@ def validate_config(config, source="config"):
     if train["class_weighting"] not in CLASS_WEIGHTINGS:
         raise ConfigError(f"{source}: 'train.class_weighting' must be one of {CLASS_WEIGHTINGS}, "
                           f"got {train['class_weighting']!r}.")
+    weight = train["aux_loss_weight"]
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        raise ConfigError(f"{source}: 'train.aux_loss_weight' must be a number >= 0, got {weight!r}.")
     if train["distribution"] not in DISTRIBUTIONS:
         raise ConfigError(f"{source}: 'train.distribution' must be one of {DISTRIBUTIONS}, "
                           f"got {train['distribution']!r}.")

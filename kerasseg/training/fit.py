@@ -11,6 +11,8 @@ from kerasseg import data as kdata
 from kerasseg import viz
 from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.metrics import MeanIoU
+from kerasseg.models.auxiliary import (MAIN_OUTPUT, auxiliary_losses, has_auxiliary_outputs,
+                                       inference_model, repeat_labels)
 from kerasseg.registry import build_model, get_model_spec
 from kerasseg.training.config import load_config, save_config, validate_config
 from kerasseg.training.inputs import build_datasets
@@ -75,6 +77,17 @@ def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9)
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "alpha", "bias"])
     return optimizer
+
+
+class InferenceModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` that saves the model without its auxiliary heads (`inference_model`).
+
+    The `.keras` file then holds what `kerasseg evaluate` and `kerasseg export` expect: one output, the logits.
+    Single-output models are saved as they are.
+    """
+
+    def set_model(self, model):
+        super().set_model(inference_model(model))
 
 
 def _steps(dataset, batch_size, what):
@@ -164,25 +177,35 @@ def fit(config, base_dir=".", verbose=2):
     with strategy.scope():
         model = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
                             **config["model"]["options"])
+        loss = SegmentationCrossEntropy(splits.num_classes, class_weights=class_weights)
+        loss_weights, metrics, monitor = None, [MeanIoU(splits.num_classes)], "val_mean_iou"
+        if has_auxiliary_outputs(model):
+            # Deep supervision: one loss per output on the same labels; mIoU and checkpoints on the main logits.
+            loss, loss_weights = auxiliary_losses(model, loss, train_config["aux_loss_weight"])
+            metrics, monitor = {MAIN_OUTPUT: metrics}, f"val_{MAIN_OUTPUT}_mean_iou"
         model.compile(
             optimizer=make_optimizer(train_config["learning_rate"], total_steps, train_config["weight_decay"],
                                      train_config["poly_power"]),
-            loss=SegmentationCrossEntropy(splits.num_classes, class_weights=class_weights),
-            metrics=[MeanIoU(splits.num_classes)],
+            loss=loss,
+            loss_weights=loss_weights,
+            metrics=metrics,
             jit_compile=bool(train_config["jit_compile"]),
         )
+    fit_train_ds, fit_val_ds = train_ds, val_ds
+    if has_auxiliary_outputs(model):
+        fit_train_ds, fit_val_ds = train_ds.map(repeat_labels(model)), val_ds.map(repeat_labels(model))
     save_config(config, output_dir / "config.yaml")
 
     best_path = output_dir / "best.keras"
     callbacks = [
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_mean_iou", mode="max", save_best_only=True),
+        InferenceModelCheckpoint(str(best_path), monitor=monitor, mode="max", save_best_only=True),
         keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
         keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
     ]
     print(f"Training {model.name} ({model.count_params():,} parameters) for {train_config['epochs']} epochs of "
           f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}.")
     start = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=train_config["epochs"],
+    history = model.fit(fit_train_ds, validation_data=fit_val_ds, epochs=train_config["epochs"],
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
                         shuffle=False)
     seconds = time.time() - start
