@@ -23,3 +23,34 @@ def run_python(code, cwd=None, timeout=300):
 @pytest.fixture
 def fresh_python():
     return run_python
+
+
+def keras_round_trip(model, x, directory, extra=None):
+    """Saves `model` as .keras, reloads it in a fresh process (only `import kerasseg`) and runs it on `x`.
+
+    Args:
+        model: a `keras.Model`.
+        x: a numpy batch for the model.
+        directory: a folder for the .keras file and the arrays.
+        extra: optional Python expression on the reloaded model `m`, printed and returned as text.
+
+    Returns:
+        The max |difference| between the reloaded and the original model's outputs (inference mode), or
+        (that difference, the text of `extra`) when `extra` is given.
+    """
+    import numpy as np
+
+    paths = {key: os.path.join(str(directory), name) for key, name in
+             (("x", "x.npy"), ("y", "y.npy"), ("model", f"{model.name}.keras"))}
+    np.save(paths["x"], x)
+    np.save(paths["y"], model(x, training=False).numpy())
+    model.save(paths["model"])
+    out = run_python(
+        "import numpy as np, keras, kerasseg\n"
+        f"m = keras.saving.load_model({paths['model']!r})\n"
+        f"y = m(np.load({paths['x']!r}), training=False).numpy()\n"
+        f"print(float(np.abs(y - np.load({paths['y']!r})).max()))\n"
+        f"print({extra or 'None'})\n"
+    )
+    diff, extra_text = out.strip().splitlines()[-2:]
+    return (float(diff), extra_text) if extra else float(diff)

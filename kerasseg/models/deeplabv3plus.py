@@ -20,6 +20,7 @@ import keras
 
 from kerasseg.backbones import build_backbone
 from kerasseg.layers import ATROUS_RATES, Resize, aspp, conv_bn_relu
+from kerasseg.models._inputs import check_choice, check_model_arguments
 from kerasseg.registry import register_model
 
 BACKBONES = ("mobilenetv2", "resnet50", "resnet101", "xception")
@@ -53,15 +54,9 @@ def DeepLabV3Plus(num_classes, input_shape=(None, None, 3), backbone="mobilenetv
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape}.")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}.")
-    if output_stride not in ATROUS_RATES:
-        raise ValueError(f"output_stride must be one of {tuple(ATROUS_RATES)}, got {output_stride!r}.")
+    input_shape = check_model_arguments("DeepLabV3Plus", num_classes, input_shape, 1)
+    check_choice("backbone", backbone, BACKBONES)
+    check_choice("output_stride", output_stride, tuple(ATROUS_RATES))
     if light_head and atrous_rates:
         raise ValueError("light_head=True has no atrous branches: leave atrous_rates unset.")
     rates = () if light_head else tuple(ATROUS_RATES[output_stride] if atrous_rates is None else atrous_rates)

@@ -20,6 +20,7 @@ per-channel PReLU (initialised to 0.25) and the decoder ReLU, spatial dropout is
 import keras
 
 from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D
+from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -136,14 +137,7 @@ def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape}.")
-    for dim, size in zip(("height", "width"), input_shape[:2]):
-        if size is not None and size % 8:
-            raise ValueError(f"ENet needs the input {dim} to be a multiple of 8, got {size}.")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    input_shape = check_model_arguments("ENet", num_classes, input_shape, 8)
 
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Normalization(

@@ -32,6 +32,7 @@ import numpy as np
 from kerasseg.backbones import build_backbone
 from kerasseg.backbones._common import keras_application_model
 from kerasseg.layers import BilinearUpsamplingKernel, CropToReference
+from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
 
 PAPER = "Long, Shelhamer, Darrell, Fully Convolutional Networks for Semantic Segmentation, CVPR 2015"
@@ -53,11 +54,7 @@ def _score(x, num_classes, name):
 
 
 def _check(num_classes, input_shape, fc_units, dropout_rate):
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape}.")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    input_shape = check_model_arguments("FCN", num_classes, input_shape, 1)
     if fc_units < 1:
         raise ValueError(f"fc_units must be >= 1, got {fc_units}.")
     if not 0 <= dropout_rate < 1:

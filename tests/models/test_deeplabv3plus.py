@@ -6,6 +6,7 @@ import tensorflow as tf
 import kerasseg
 from kerasseg.models import DeepLabV3Plus
 from tests.models.helpers import overfit, tiny_batch
+from tests.conftest import keras_round_trip
 
 NUM_CLASSES = 3
 
@@ -109,18 +110,9 @@ def test_overfits_a_tiny_batch(trained):
     assert accuracy > 0.9, accuracy  # in inference mode, not only the training loss
 
 
-def test_keras_round_trip_in_fresh_process(trained, tmp_path, fresh_python):
+def test_keras_round_trip_in_fresh_process(trained, tmp_path):
     model, images, _, _ = trained
-    np.save(tmp_path / "x.npy", images)
-    np.save(tmp_path / "y.npy", model(images, training=False).numpy())
-    model.save(tmp_path / "deeplab.keras")
-    out = fresh_python(
-        "import numpy as np, keras, kerasseg\n"
-        f"m = keras.saving.load_model({str(tmp_path / 'deeplab.keras')!r})\n"
-        f"y = m(np.load({str(tmp_path / 'x.npy')!r}), training=False).numpy()\n"
-        f"print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()))\n"
-    )
-    assert float(out.strip().splitlines()[-1]) < 1e-4
+    assert keras_round_trip(model, images, tmp_path) < 1e-4
 
 
 def test_export_parity_every_format(trained, tmp_path):

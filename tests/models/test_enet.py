@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import kerasseg
 from kerasseg.models import ENet
+from tests.conftest import keras_round_trip
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +67,7 @@ def test_bad_input_shape_is_rejected(shape):
         ENet(3, input_shape=shape)
 
 
-def test_keras_round_trip_in_fresh_process(tmp_path, fresh_python):
+def test_keras_round_trip_in_fresh_process(tmp_path):
     model = ENet(4, input_shape=(None, None, 3))
     x = np.random.default_rng(0).uniform(0, 255, (1, 32, 48, 3)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", model(x, training=False).numpy())
-    model.save(tmp_path / "enet.keras")
-    out = fresh_python(
-        "import numpy as np, keras, kerasseg\n"
-        f"m = keras.saving.load_model({str(tmp_path / 'enet.keras')!r})\n"
-        f"y = m(np.load({str(tmp_path / 'x.npy')!r}), training=False).numpy()\n"
-        f"print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()))\n"
-    )
-    assert float(out.strip().splitlines()[-1]) < 1e-5
+    assert keras_round_trip(model, x, tmp_path) < 1e-5

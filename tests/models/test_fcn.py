@@ -8,6 +8,7 @@ from kerasseg.layers import bilinear_kernel_2d
 from kerasseg.models import FCN8s, FCN16s, FCN32s
 from kerasseg.utils import count_params
 from tests.models.helpers import overfit, tiny_batch
+from tests.conftest import keras_round_trip
 
 NUM_CLASSES = 3
 BUILDERS = {"fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s}
@@ -95,23 +96,14 @@ def test_bad_arguments_are_named(kwargs, message):
         FCN16s(NUM_CLASSES, **kwargs)
 
 
-def test_keras_round_trip_in_fresh_process(narrow, tmp_path, fresh_python):
+def test_keras_round_trip_in_fresh_process(narrow, tmp_path):
     model = narrow["fcn8s"]
     for layer in ("score_fr", "score_pool4", "score_pool3"):  # non-zero scores, so the check means something
         kernel, bias = model.get_layer(layer).get_weights()
         model.get_layer(layer).set_weights([np.random.default_rng(0).normal(0, 0.1, kernel.shape), bias])
     x = np.random.default_rng(0).uniform(0, 255, (1, 37, 50, 3)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", model(x, training=False).numpy())
-    model.save(tmp_path / "fcn8s.keras")
-    out = fresh_python(
-        "import numpy as np, keras, kerasseg\n"
-        f"m = keras.saving.load_model({str(tmp_path / 'fcn8s.keras')!r})\n"
-        f"y = m(np.load({str(tmp_path / 'x.npy')!r}), training=False).numpy()\n"
-        f"print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()), m.get_layer('upscore8').trainable)\n"
-    )
-    diff, trainable = out.strip().splitlines()[-1].split()
-    assert float(diff) < 1e-4 and trainable == "False"
+    diff, trainable = keras_round_trip(model, x, tmp_path, extra="m.get_layer('upscore8').trainable")
+    assert diff < 1e-4 and trainable == "False"
 
 
 @pytest.fixture(scope="module")

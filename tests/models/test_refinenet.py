@@ -8,6 +8,7 @@ import tensorflow as tf
 import kerasseg
 from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.models import LightWeightRefineNet, RefineNet
+from tests.conftest import keras_round_trip
 
 
 def trainable_count(model):
@@ -106,18 +107,9 @@ def test_lw_mobilenetv2_unknown_height_width_inside_tf_function(lw_mobilenet):
     assert fn(tf.zeros([1, 32, 96, 3])).shape == (1, 32, 96, 5)
 
 
-def test_lw_mobilenetv2_keras_round_trip_in_fresh_process(lw_mobilenet, tmp_path, fresh_python):
+def test_lw_mobilenetv2_keras_round_trip_in_fresh_process(lw_mobilenet, tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", lw_mobilenet(x, training=False).numpy())
-    lw_mobilenet.save(tmp_path / "rflw.keras")
-    out = fresh_python(
-        "import numpy as np, keras, kerasseg\n"
-        f"m = keras.saving.load_model({str(tmp_path / 'rflw.keras')!r})\n"
-        f"y = m(np.load({str(tmp_path / 'x.npy')!r}), training=False).numpy()\n"
-        f"print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()))\n"
-    )
-    assert float(out.strip().splitlines()[-1]) < 1e-5
+    assert keras_round_trip(lw_mobilenet, x, tmp_path) < 1e-5
 
 
 def recalibrate_batch_norm(model, images):

@@ -11,6 +11,7 @@ from kerasseg.layers import FlowWarp
 from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.models import SFNet, inference_model
 from kerasseg.models.auxiliary import auxiliary_losses, output_names, repeat_labels
+from tests.conftest import keras_round_trip
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -81,19 +82,10 @@ def test_bad_arguments_are_rejected(kwargs, match):
         SFNet(**{"num_classes": 3, **kwargs})
 
 
-def test_keras_round_trip_in_fresh_process(tmp_path, fresh_python):
+def test_keras_round_trip_in_fresh_process(tmp_path):
     model = SFNet(4, input_shape=(None, None, 3))
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 96, 3)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", model(x, training=False).numpy())
-    model.save(tmp_path / "sfnet.keras")
-    out = fresh_python(
-        "import numpy as np, keras, kerasseg\n"
-        f"m = keras.saving.load_model({str(tmp_path / 'sfnet.keras')!r})\n"
-        f"y = m(np.load({str(tmp_path / 'x.npy')!r}), training=False).numpy()\n"
-        f"print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()))\n"
-    )
-    assert float(out.strip().splitlines()[-1]) < 1e-5
+    assert keras_round_trip(model, x, tmp_path) < 1e-5
 
 
 @pytest.fixture(scope="module")
