@@ -9,6 +9,7 @@ Prints a Markdown table. GMACs are multiply-adds of convolutions and dense layer
 Not part of the test suite.
 """
 import argparse
+import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -24,12 +25,18 @@ VARIANTS = (
     ("deeplabv3plus (resnet50)", "deeplabv3plus", {"backbone": "resnet50"}),
     ("deeplabv3plus (resnet101)", "deeplabv3plus", {"backbone": "resnet101"}),
     ("deeplabv3plus (xception)", "deeplabv3plus", {"backbone": "xception"}),
+    ("refinenet (resnet50)", "refinenet", {"backbone": "resnet50"}),
+    ("refinenet_lw (mobilenetv2)", "refinenet_lw", {"backbone": "mobilenetv2"}),
+    ("sfnet (resnet50)", "sfnet", {"backbone": "resnet50"}),
 )
 
 
 def model_rows(size, num_classes):
     """Yields (label, paper, trainable, non_trainable, GMACs) for every registered model and `VARIANTS`."""
-    entries = [(name, name, {}) for name in kerasseg.list_models()]
+    entries = []
+    for name in kerasseg.list_models():  # registered defaults, labelled with their default backbone
+        backbone = inspect.signature(kerasseg.get_model_spec(name).builder).parameters.get("backbone")
+        entries.append((f"{name} ({backbone.default})" if backbone else name, name, {}))
     entries += [v for v in VARIANTS if v[1] in kerasseg.list_models()]
     for label, name, options in entries:
         model = kerasseg.build_model(name, num_classes, input_shape=(None, None, 3), **options)
