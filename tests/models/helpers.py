@@ -39,11 +39,20 @@ def overfit(model, images, labels, steps, learning_rate=0.05):
         return loss
 
     losses = [float(step()) for _ in range(steps)]
-    batch_norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in batch_norms]
-    for layer in batch_norms:
+    recalibrate_batch_norm(model, images)
+    return losses
+
+
+def recalibrate_batch_norm(model, images):
+    """Sets every BN layer's moving statistics to the statistics of `images` (one training-mode pass).
+
+    After a few dozen training steps the moving statistics (momentum 0.9-0.99) still lag the weights; tests that
+    compare a briefly trained model in inference mode (export parity) set them from the batch it learned.
+    """
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
         layer.momentum = 0.0
     model(images, training=True)
-    for layer, momentum in zip(batch_norms, momenta):
+    for layer, momentum in zip(layers, momenta):
         layer.momentum = momentum
-    return losses

@@ -9,6 +9,7 @@ import kerasseg
 from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.models import LightWeightRefineNet, RefineNet
 from tests.conftest import keras_round_trip
+from tests.models.helpers import recalibrate_batch_norm
 
 
 def trainable_count(model):
@@ -110,21 +111,6 @@ def test_lw_mobilenetv2_unknown_height_width_inside_tf_function(lw_mobilenet):
 def test_lw_mobilenetv2_keras_round_trip_in_fresh_process(lw_mobilenet, tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
     assert keras_round_trip(lw_mobilenet, x, tmp_path) < 1e-5
-
-
-def recalibrate_batch_norm(model, images):
-    """Sets every BN layer's moving statistics to the statistics of `images` (one training-mode pass).
-
-    MobileNetV2's BN momentum is 0.999 (Keras' and the ImageNet weights'), so a few dozen training steps leave
-    the moving statistics at their initial values and the inference-mode output meaningless.
-    """
-    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.momentum = 0.0
-    model(images, training=True)
-    for layer, momentum in zip(layers, momenta):
-        layer.momentum = momentum
 
 
 @pytest.fixture(scope="module")
