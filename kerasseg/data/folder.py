@@ -63,51 +63,58 @@ def _pairs_from_folders(images_dir, masks_dir):
     return pairs
 
 
-def _pairs_from_list(list_file):
-    if not os.path.isfile(list_file):
-        raise FileNotFoundError(f"list_file {list_file!r} does not exist")
-    root = os.path.dirname(os.path.abspath(list_file))
-    pairs = []
-    with open(list_file) as f:
-        for line_number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = line.split()
-            if len(fields) != 2:
-                raise ValueError(
-                    f"{list_file}:{line_number}: expected 2 fields 'IMAGE_PATH MASK_PATH', got {len(fields)}: "
-                    f"{line!r}"
-                )
-            pair = tuple(os.path.normpath(os.path.join(root, field)) for field in fields)
-            for kind, path in zip(("image", "mask"), pair):
-                if not os.path.isfile(path):
-                    raise FileNotFoundError(f"{list_file}:{line_number}: {kind} {path!r} does not exist")
-            pairs.append(pair)
-    if not pairs:
-        raise ValueError(f"list_file {list_file!r} lists no pairs")
-    return pairs
+def read_list_file(list_file, line_to_pair, what):
+    """Reads (image, mask) paths from a list file, one sample a line; blank lines and `#` comments are skipped.
 
+    Args:
+        list_file: path of the list file.
+        line_to_pair: function `(fields, location) -> (image path, mask path)` of a line's whitespace-separated
+            fields; raises ValueError naming `location` ("FILE:LINE") for a malformed line.
+        what: what the lines hold ("pairs", "ids", ...), for the error on a file that lists nothing.
 
-def _pairs_from_list_of_ids(list_file, image_pattern, mask_pattern):
-    """Pairs from a list of sample ids (one a line), e.g. VOC's ImageSets files. Patterns use `{id}`."""
+    Returns:
+        A list of (image path, mask path); both files exist.
+    """
     if not os.path.isfile(list_file):
         raise FileNotFoundError(f"list file {list_file!r} does not exist")
     pairs = []
     with open(list_file) as f:
         for line_number, line in enumerate(f, start=1):
-            sample_id = line.strip()
-            if not sample_id or sample_id.startswith("#"):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
                 continue
-            pair = (image_pattern.format(id=sample_id), mask_pattern.format(id=sample_id))
+            location = f"{list_file}:{line_number}"
+            pair = line_to_pair(fields, location)
             for kind, path in zip(("image", "mask"), pair):
                 if not os.path.isfile(path):
-                    raise FileNotFoundError(f"{list_file}:{line_number}: {kind} {path!r} of id {sample_id!r} "
-                                            "does not exist")
+                    raise FileNotFoundError(f"{location}: {kind} {path!r} does not exist")
             pairs.append(pair)
     if not pairs:
-        raise ValueError(f"list file {list_file!r} lists no ids")
+        raise ValueError(f"list file {list_file!r} lists no {what}")
     return pairs
+
+
+def _pairs_from_list(list_file):
+    """Pairs from a list file of `IMAGE_PATH MASK_PATH` lines, relative to the list file's folder."""
+    root = os.path.dirname(os.path.abspath(list_file))
+
+    def line_to_pair(fields, location):
+        if len(fields) != 2:
+            raise ValueError(f"{location}: expected 2 fields 'IMAGE_PATH MASK_PATH', got {len(fields)}: "
+                             f"{' '.join(fields)!r}")
+        return tuple(os.path.normpath(os.path.join(root, field)) for field in fields)
+
+    return read_list_file(list_file, line_to_pair, "pairs")
+
+
+def _pairs_from_list_of_ids(list_file, image_pattern, mask_pattern):
+    """Pairs from a list of sample ids (one a line), e.g. VOC's ImageSets files. Patterns use `{id}`."""
+
+    def line_to_pair(fields, location):
+        sample_id = " ".join(fields)
+        return image_pattern.format(id=sample_id), mask_pattern.format(id=sample_id)
+
+    return read_list_file(list_file, line_to_pair, "ids")
 
 
 def check_num_classes(num_classes, ignore_class):

@@ -17,7 +17,7 @@ import os
 from kerasseg.data import IGNORE_CLASS
 from kerasseg.data.classes import VOC_BOUNDARY, VOC_CLASSES, voc_colormap
 from kerasseg.data.decode import LabelMap, MaskFormat, files_dataset
-from kerasseg.data.folder import _pairs_from_list_of_ids
+from kerasseg.data.folder import _pairs_from_list_of_ids, read_list_file
 
 VOC_SPLITS = ("train", "val", "trainval", "trainaug")
 
@@ -34,26 +34,14 @@ VOC_MASKS = MaskFormat(voc_colormap(256), accept_index=True, name="the VOC colou
 
 
 def _trainaug_pairs(root, list_file, masks_dir):
-    pairs = []
-    with open(list_file) as f:
-        for line_number, line in enumerate(f, start=1):
-            fields = line.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            if len(fields) == 1:
-                pair = (os.path.join(root, "JPEGImages", fields[0] + ".jpg"),
-                        os.path.join(masks_dir, fields[0] + ".png"))
-            elif len(fields) == 2:
-                pair = tuple(os.path.join(root, field.lstrip("/")) for field in fields)
-            else:
-                raise ValueError(f"{list_file}:{line_number}: expected an id or 'IMAGE MASK', got {line.strip()!r}")
-            for kind, path in zip(("image", "mask"), pair):
-                if not os.path.isfile(path):
-                    raise FileNotFoundError(f"{list_file}:{line_number}: {kind} {path!r} does not exist")
-            pairs.append(pair)
-    if not pairs:
-        raise ValueError(f"list file {list_file!r} lists no samples")
-    return pairs
+    def line_to_pair(fields, location):
+        if len(fields) == 1:
+            return os.path.join(root, "JPEGImages", fields[0] + ".jpg"), os.path.join(masks_dir, fields[0] + ".png")
+        if len(fields) == 2:
+            return tuple(os.path.join(root, field.lstrip("/")) for field in fields)
+        raise ValueError(f"{location}: expected an id or 'IMAGE MASK', got {' '.join(fields)!r}")
+
+    return read_list_file(list_file, line_to_pair, "samples")
 
 
 def voc_pairs(root, split, list_file=None, masks_dir=None):
