@@ -20,11 +20,9 @@ per-channel PReLU (initialised to 0.25) and the decoder ReLU, spatial dropout is
 import keras
 
 from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D
+from kerasseg.layers.preprocess import TORCH_RGB_MEAN, TORCH_RGB_STD
 from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
-
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 
 _BN = dict(momentum=0.9, epsilon=1e-3)
 
@@ -141,7 +139,7 @@ def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
 
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Normalization(
-        mean=IMAGENET_MEAN, variance=[s * s for s in IMAGENET_STD], name="normalize"
+        mean=TORCH_RGB_MEAN, variance=[s * s for s in TORCH_RGB_STD], name="normalize"
     )(inputs)
     x = initial_block(x)
 
