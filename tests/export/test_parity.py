@@ -97,3 +97,49 @@ def test_mean_iou():
     assert math.isclose(mean_iou(preds, labels, 3), (1 / 2 + 2 / 3) / 2)
     with pytest.raises(ValueError, match=r"\[7\]"):
         mean_iou(preds, np.array([[0, 0, 1, 7, 255]]), 3)
+
+
+def _unpool_model():
+    import keras
+
+    from kerasseg.layers import MaxUnpooling2D
+
+    inputs = keras.Input((4, 4, 3), name="image")
+    pooled = keras.layers.MaxPooling2D(2)(inputs)
+    outputs = MaxUnpooling2D(2)([pooled, inputs])
+    return keras.Model(inputs, outputs)
+
+
+def test_max_unpooling_near_ties_finds_only_close_distinct_maxima():
+    from kerasseg.export.parity import max_unpooling_near_ties
+
+    images = np.zeros((4, 4, 4, 3), np.float32)
+    images[0, 0, 0], images[0, 0, 1] = 2.0, np.nextafter(np.float32(2.0), np.float32(0))  # 1 ulp apart
+    images[1, 0, 0], images[1, 1, 1] = 2.0, 1.9  # clear maximum
+    images[2, 2, 2], images[2, 3, 3] = 5.0, 5.0  # exactly equal: every runtime takes the first
+    images[3] = -5.0
+    images[3, 1, 2], images[3, 1, 3] = -1.0, -1.0 + 1e-5  # relative gap 1e-5: not a near tie at 2e-6
+    assert max_unpooling_near_ties(_unpool_model(), images).tolist() == [True, False, False, False]
+    assert max_unpooling_near_ties(_unpool_model(), images, rtol=1e-4).tolist() == [True, False, False, True]
+    import keras
+
+    no_unpooling = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Identity()])
+    assert not max_unpooling_near_ties(no_unpooling, images).any()
+
+
+def test_near_tie_images_are_held_to_argmax_agreement(monkeypatch, tmp_path):
+    from kerasseg.export import parity
+
+    model = _unpool_model()
+    images = np.random.default_rng(0).uniform(0, 1, (3, 4, 4, 3)).astype(np.float32)
+    images[0, 0, 0], images[0, 0, 1] = 2.0, np.nextafter(np.float32(2.0), np.float32(0))
+    reference = np.asarray(model(images))
+    moved = reference.copy()
+    moved[0, 0, 0], moved[0, 0, 1] = reference[0, 0, 1], reference[0, 0, 0]  # the other position of the tie
+    monkeypatch.setattr(parity, "run_artifact", lambda fmt, path, x: moved)
+    (row,) = parity.check_parity(model, {"onnx": "unused"}, images)
+    assert row["near_tie_images"] == 1 and row["max_abs_diff"] == 2.0 and row["max_abs_diff_exact"] == 0
+    assert row["passed"]
+    moved[1, 2, 2] += 1e-3  # a real difference in an image without ties fails
+    (row,) = parity.check_parity(model, {"onnx": "unused"}, images)
+    assert row["max_abs_diff_exact"] == pytest.approx(1e-3) and not row["passed"]
