@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -31,8 +32,10 @@ def test_enet_shapes_recipe_trains_and_exports(tmp_path):
     header = history[0].split(",")
     losses = [float(row.split(",")[header.index("loss")]) for row in history[1:]]
     assert len(losses) == recipe["train"]["epochs"] and losses[-1] < 0.8 * losses[0], losses
-    # The target is val mIoU >= 0.80 within the main job's ~5 minutes; the recipe does not reach it yet
-    # (about 0.17 after 7 epochs on 2 cores), so it is not asserted here: see the README's Results section.
+    # The target is val mIoU >= 0.80 within the main job's ~5 minutes; 448 steps on 2 cores give 0.34
+    # (README, Results: configs/enet_shapes_long.yaml reaches the target in ~6000 steps). Guard what we have.
+    best_miou = float(re.search(r"Best model \(val mIoU ([0-9.]+)\)", out).group(1))
+    assert best_miou >= 0.25, best_miou
     assert (tmp_path / "run" / "overlays.png").stat().st_size > 10_000
 
     out = kerasseg_cli("export", str(tmp_path / "run" / "best.keras"), "--out", "export", cwd=tmp_path)
@@ -40,3 +43,18 @@ def test_enet_shapes_recipe_trains_and_exports(tmp_path):
     assert set(rows) == {"savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8", "onnx"}
     assert all(row["passed"] for row in rows.values()), out
     assert rows["tflite-int8"]["argmax_agreement"] >= 0.95
+
+
+def test_long_recipe_is_the_main_job_trained_longer():
+    # README, Results: configs/enet_shapes_long.yaml reaches the 0.80 target (0.82 after ~25 minutes on 2 cores);
+    # its claim holds only while it is the main job's recipe with more steps and samples.
+    from kerasseg.training import load_config
+
+    main = load_config(REPO / "configs" / "enet_shapes.yaml")
+    long = load_config(REPO / "configs" / "enet_shapes_long.yaml")
+    steps = lambda c: c["train"]["epochs"] * c["train"]["steps_per_epoch"]  # noqa: E731
+    assert steps(main) == 448 and steps(long) == 6000
+    for config in (main, long):
+        config["train"].pop("epochs"), config["train"].pop("steps_per_epoch"), config.pop("output_dir")
+        config["data"]["train"].pop("num_samples")
+    assert main == long
