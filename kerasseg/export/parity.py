@@ -19,6 +19,7 @@ still agree on the argmax class as fp16 must (>= 99% of their pixels). Rows repo
 import json
 import os
 
+import keras
 import numpy as np
 
 from kerasseg.layers import MaxUnpooling2D
@@ -39,6 +40,30 @@ NEAR_TIE_RTOL = 2e-6
 NEAR_TIE_AGREEMENT = 0.99
 
 
+def _logits_and_pooled_inputs(model, images):
+    """One forward pass: the logits and, per `MaxUnpooling2D` layer of `model`, the tensor that was pooled."""
+    layers = [layer for layer in model.layers if isinstance(layer, MaxUnpooling2D)]
+    if not layers:
+        return np.asarray(model(images, training=False), np.float32), []
+    outputs = keras.Model(model.input, [model.output] + [layer.input[1] for layer in layers])(images, training=False)
+    return np.asarray(outputs[0], np.float32), list(zip(layers, outputs[1:]))
+
+
+def _near_tie_images(pooled_inputs, num_images, rtol):
+    near_tie = np.zeros(num_images, bool)
+    for layer, pooled in pooled_inputs:
+        pooled = np.asarray(pooled, np.float64)
+        b, h, w, c = pooled.shape
+        k = layer.pool_size
+        windows = pooled[:, : h // k * k, : w // k * k].reshape(b, h // k, k, w // k, k, c)
+        windows = np.sort(windows.transpose(0, 1, 3, 5, 2, 4).reshape(b, h // k, w // k, c, k * k), axis=-1)
+        top, second = windows[..., -1], windows[..., -2]
+        gap = top - second
+        ties = (gap > 0) & (gap <= rtol * np.maximum(1.0, np.abs(top)))
+        near_tie |= ties.reshape(b, -1).any(-1)
+    return near_tie
+
+
 def max_unpooling_near_ties(model, images, rtol=NEAR_TIE_RTOL):
     """Which images make one of the model's `MaxUnpooling2D` layers choose between near-equal maxima.
 
@@ -55,25 +80,8 @@ def max_unpooling_near_ties(model, images, rtol=NEAR_TIE_RTOL):
     Returns:
         bool array [B]: True for images with at least one near-tie window (all False without max-unpooling).
     """
-    layers = [layer for layer in model.layers if isinstance(layer, MaxUnpooling2D)]
-    near_tie = np.zeros(len(images), bool)
-    if not layers:
-        return near_tie
-    import keras
-
-    probe = keras.Model(model.input, [layer.input[1] for layer in layers])
-    pooled_inputs = probe(images, training=False)
-    for layer, pooled in zip(layers, pooled_inputs if len(layers) > 1 else [pooled_inputs]):
-        pooled = np.asarray(pooled, np.float64)
-        b, h, w, c = pooled.shape
-        k = layer.pool_size
-        windows = pooled[:, : h // k * k, : w // k * k].reshape(b, h // k, k, w // k, k, c)
-        windows = np.sort(windows.transpose(0, 1, 3, 5, 2, 4).reshape(b, h // k, w // k, c, k * k), axis=-1)
-        top, second = windows[..., -1], windows[..., -2]
-        gap = top - second
-        ties = (gap > 0) & (gap <= rtol * np.maximum(1.0, np.abs(top)))
-        near_tie |= ties.reshape(b, -1).any(-1)
-    return near_tie
+    _, pooled_inputs = _logits_and_pooled_inputs(model, images)
+    return _near_tie_images(pooled_inputs, len(images), rtol)
 
 
 def run_artifact(fmt, path, images):
@@ -181,11 +189,11 @@ def check_parity(model, artifacts, images, labels=None, ignore_index=255, json_p
         images = images[None]
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be [B, H, W, 3], got shape {images.shape}.")
-    reference = np.asarray(model(images, training=False), dtype=np.float32)
+    reference, pooled_inputs = _logits_and_pooled_inputs(model, images)
     num_classes = reference.shape[-1]
     reference_classes = reference.argmax(-1)
     logit_scale = max(1.0, float(np.abs(reference).max()))
-    near_tie = max_unpooling_near_ties(model, images)
+    near_tie = _near_tie_images(pooled_inputs, len(images), NEAR_TIE_RTOL)
     keras_miou = None
     if labels is not None:
         labels = np.asarray(labels)
