@@ -10,7 +10,9 @@ A recipe has five sections; see `configs/enet_shapes.yaml` for a commented examp
     output_dir
 """
 import copy
+import os
 import pathlib
+import re
 
 import yaml
 
@@ -39,7 +41,12 @@ DEFAULTS = {
         "steps_per_epoch": None,
         "learning_rate": 5.0e-4,
         "weight_decay": 2.0e-4,
+        "optimizer": "adam",
+        "weight_decay_mode": "decoupled",
+        "lr_schedule": "poly",
         "poly_power": 0.9,
+        "lr_step_epochs": None,
+        "lr_step_factor": 0.1,
         "class_weighting": "none",
         "aux_loss_weight": 0.4,
         "seed": 0,
@@ -64,6 +71,9 @@ CLASS_WEIGHTINGS = ("none", "enet", "median_frequency")
 NAMED_DATASETS = ("camvid", "voc", "cityscapes", "ade20k")
 DATASET_KINDS = ("shapes", "folder", "tfrecord") + NAMED_DATASETS
 DISTRIBUTIONS = ("auto", "default", "mirrored")
+WEIGHT_DECAY_MODES = ("decoupled", "l2")
+LR_SCHEDULES = ("poly", "step")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(ValueError):
@@ -95,6 +105,21 @@ def _pair(value, key, source):
     return [int(v) for v in value]
 
 
+def _expand_env(value, key, source):
+    """Replaces ${VAR} in a string value with the environment variable; an unset variable is an error."""
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match):
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{source}: '{key}' uses ${{{name}}}, but the environment variable {name} is not "
+                              f"set; set it (e.g. export {name}=/path/to/the/dataset).")
+        return os.environ[name]
+
+    return _ENV_VAR.sub(substitute, value)
+
+
 def validate_config(config, source="config"):
     """Fills defaults into a recipe dict and checks it.
 
@@ -114,6 +139,7 @@ def validate_config(config, source="config"):
     if not config["model"]["name"]:
         raise ConfigError(f"{source}: 'model.name' is required.")
     data, train = config["data"], config["train"]
+    data["root"] = _expand_env(data["root"], "data.root", source)
     data["image_size"] = _pair(data["image_size"], "data.image_size", source)
     data["crop_size"] = _pair(data["crop_size"], "data.crop_size", source) or data["image_size"]
     config["export"]["input_size"] = (
@@ -145,6 +171,21 @@ def validate_config(config, source="config"):
     weight = train["aux_loss_weight"]
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
         raise ConfigError(f"{source}: 'train.aux_loss_weight' must be a number >= 0, got {weight!r}.")
+    if train["optimizer"] != "adam":
+        raise ConfigError(f"{source}: 'train.optimizer' must be 'adam', got {train['optimizer']!r}.")
+    if train["weight_decay_mode"] not in WEIGHT_DECAY_MODES:
+        raise ConfigError(f"{source}: 'train.weight_decay_mode' must be one of {WEIGHT_DECAY_MODES}, "
+                          f"got {train['weight_decay_mode']!r}.")
+    if train["lr_schedule"] not in LR_SCHEDULES:
+        raise ConfigError(f"{source}: 'train.lr_schedule' must be one of {LR_SCHEDULES}, "
+                          f"got {train['lr_schedule']!r}.")
+    if train["lr_schedule"] == "step":
+        every, factor = train["lr_step_epochs"], train["lr_step_factor"]
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ConfigError(f"{source}: 'train.lr_step_epochs' must be a positive integer with lr_schedule "
+                              f"'step', got {every!r}.")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise ConfigError(f"{source}: 'train.lr_step_factor' must be a number in (0, 1), got {factor!r}.")
     if train["distribution"] not in DISTRIBUTIONS:
         raise ConfigError(f"{source}: 'train.distribution' must be one of {DISTRIBUTIONS}, "
                           f"got {train['distribution']!r}.")

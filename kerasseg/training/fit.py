@@ -1,5 +1,7 @@
 """The training recipe: datasets -> model -> Adam + polynomial decay -> `model.fit` -> best `.keras`."""
 import dataclasses
+import json
+import os
 import pathlib
 import time
 
@@ -68,15 +70,110 @@ def poly_schedule(learning_rate, total_steps, power=0.9):
     )
 
 
-def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9):
-    """Adam with polynomial decay and decoupled weight decay that skips BN, PReLU and bias parameters."""
-    optimizer = keras.optimizers.Adam(
-        learning_rate=poly_schedule(learning_rate, total_steps, poly_power),
-        weight_decay=weight_decay or None,
-    )
+def step_schedule(learning_rate, total_steps, every_steps, factor=0.1):
+    """Step decay: the rate is multiplied by `factor` every `every_steps` steps (ENet's Torch and PyTorch code:
+    x0.1 every 100 epochs)."""
+    boundaries = list(range(int(every_steps), int(total_steps), int(every_steps)))
+    values = [learning_rate * factor**i for i in range(len(boundaries) + 1)]
+    if not boundaries:
+        return learning_rate
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+@keras.saving.register_keras_serializable(package="kerasseg")
+class AdamL2(keras.optimizers.Adam):
+    """Adam with L2 weight decay added to the gradient (g + l2 * w) of every variable.
+
+    This is the coupled decay of Torch's `optim.adam` loop in the ENet authors' code (`dE_dw:add(weightDecay, w)`)
+    and of PyTorch's `Adam(weight_decay=...)`; Keras' `weight_decay` is the decoupled (AdamW) kind instead.
+
+    Args:
+        l2: the L2 coefficient.
+        **kwargs: `keras.optimizers.Adam` arguments.
+    """
+
+    def __init__(self, l2=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.l2 = float(l2)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.l2:
+            gradient = gradient + keras.ops.cast(self.l2, variable.dtype) * variable
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "l2": self.l2}
+
+
+def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9, weight_decay_mode="decoupled",
+                   lr_schedule="poly", lr_step_steps=None, lr_step_factor=0.1):
+    """Adam with a learning-rate schedule and weight decay.
+
+    Args:
+        learning_rate: the initial rate.
+        total_steps: optimizer steps of the whole run (the poly schedule reaches 0 there).
+        weight_decay: decay coefficient; 0 for none.
+        poly_power: exponent of the poly schedule.
+        weight_decay_mode: "decoupled" (AdamW-style, skipping BN, PReLU and bias parameters) or "l2" (added to the
+            gradient of every variable, as the ENet references).
+        lr_schedule: "poly" or "step".
+        lr_step_steps: with "step", decay every this many steps.
+        lr_step_factor: with "step", the multiplier at each decay.
+
+    Returns:
+        A `keras.optimizers.Adam`.
+    """
+    if lr_schedule == "step":
+        schedule = step_schedule(learning_rate, total_steps, lr_step_steps, lr_step_factor)
+    else:
+        schedule = poly_schedule(learning_rate, total_steps, poly_power)
+    if weight_decay_mode == "l2":
+        return AdamL2(l2=weight_decay, learning_rate=schedule)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, weight_decay=weight_decay or None)
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "alpha", "bias"])
     return optimizer
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Writes a resumable state at the end of every epoch, atomically (temporary file + rename).
+
+    `<backup_dir>/latest.weights.h5` holds the model's and the optimizer's variables (`model.save_weights`), and
+    `training_metadata.json` the number of completed epochs and the best validation score so far.
+
+    Args:
+        backup_dir: folder of the state.
+        monitor: the logged value whose best is kept (higher is better).
+    """
+
+    def __init__(self, backup_dir, monitor):
+        super().__init__()
+        self.backup_dir = pathlib.Path(backup_dir)
+        self.monitor = monitor
+        self.best = None
+
+    @staticmethod
+    def load_state(backup_dir):
+        """The saved metadata dict, or None when there is no complete state."""
+        backup_dir = pathlib.Path(backup_dir)
+        meta = backup_dir / "training_metadata.json"
+        if not (meta.is_file() and (backup_dir / "latest.weights.h5").is_file()):
+            return None
+        return json.loads(meta.read_text())
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and (self.best is None or value > self.best):
+            self.best = float(value)
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        weights = self.backup_dir / "latest.weights.h5"
+        temporary = self.backup_dir / "latest.tmp.weights.h5"
+        self.model.save_weights(str(temporary), overwrite=True)
+        os.replace(temporary, weights)
+        meta = self.backup_dir / "training_metadata.json"
+        meta_tmp = self.backup_dir / "training_metadata.json.tmp"
+        meta_tmp.write_text(json.dumps({"epoch": epoch + 1, "best": self.best}))
+        os.replace(meta_tmp, meta)
 
 
 class InferenceModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -184,8 +281,12 @@ def fit(config, base_dir=".", verbose=2):
             loss, loss_weights = auxiliary_losses(model, loss, train_config["aux_loss_weight"])
             metrics, monitor = {MAIN_OUTPUT: metrics}, f"val_{MAIN_OUTPUT}_mean_iou"
         model.compile(
-            optimizer=make_optimizer(train_config["learning_rate"], total_steps, train_config["weight_decay"],
-                                     train_config["poly_power"]),
+            optimizer=make_optimizer(
+                train_config["learning_rate"], total_steps, train_config["weight_decay"],
+                train_config["poly_power"], weight_decay_mode=train_config["weight_decay_mode"],
+                lr_schedule=train_config["lr_schedule"],
+                lr_step_steps=(train_config["lr_step_epochs"] or 0) * steps_per_epoch,
+                lr_step_factor=train_config["lr_step_factor"]),
             loss=loss,
             loss_weights=loss_weights,
             metrics=metrics,
@@ -197,9 +298,31 @@ def fit(config, base_dir=".", verbose=2):
     save_config(config, output_dir / "config.yaml")
 
     best_path = output_dir / "best.keras"
+    backup_dir = output_dir / "backup"
+    state = EpochBackup.load_state(backup_dir)
+    initial_epoch, best_so_far = 0, None
+    if state is not None:
+        # Resume: model + optimizer variables (Adam moments, step count, hence the LR position) and the best score.
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(str(backup_dir / "latest.weights.h5"))
+        initial_epoch, best_so_far = int(state["epoch"]), state.get("best")
+        print(f"Resuming {output_dir} after epoch {initial_epoch} (optimizer step "
+              f"{int(model.optimizer.iterations.numpy())}, best {monitor} so far {best_so_far}).")
+        # A fresh augmentation stream for the remaining epochs (not a replay of the first ones).
+        train_ds = kdata.train_pipeline(
+            splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
+            scale_range=data_config["scale_range"], flip=data_config["flip"],
+            seed=train_config["seed"] + 1000 * initial_epoch, rotation_degrees=data_config["rotation_degrees"],
+            photometric=data_config["photometric"], image_pad_value=data_config["image_pad_value"],
+        )
+        fit_train_ds = train_ds.map(repeat_labels(model)) if has_auxiliary_outputs(model) else train_ds
+    backup = EpochBackup(backup_dir, monitor)
+    backup.best = best_so_far
     callbacks = [
-        InferenceModelCheckpoint(str(best_path), monitor=monitor, mode="max", save_best_only=True),
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+        InferenceModelCheckpoint(str(best_path), monitor=monitor, mode="max", save_best_only=True,
+                                 initial_value_threshold=best_so_far),
+        backup,
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=state is not None),
         keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
     ]
     print(f"Training {model.name} ({model.count_params():,} parameters) for {train_config['epochs']} epochs of "
@@ -207,7 +330,7 @@ def fit(config, base_dir=".", verbose=2):
     start = time.time()
     history = model.fit(fit_train_ds, validation_data=fit_val_ds, epochs=train_config["epochs"],
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
-                        shuffle=False)
+                        shuffle=False, initial_epoch=initial_epoch)
     seconds = time.time() - start
 
     best = keras.saving.load_model(str(best_path))
