@@ -139,7 +139,9 @@ class EpochBackup(keras.callbacks.Callback):
     """Writes a resumable state at the end of every epoch, atomically (temporary file + rename).
 
     `<backup_dir>/latest.weights.h5` holds the model's and the optimizer's variables (`model.save_weights`), and
-    `training_metadata.json` the number of completed epochs and the best validation score so far.
+    `training_metadata.json` the number of completed epochs, the best validation score so far and the wall-clock
+    seconds of training so far (over all sessions). Each epoch's seconds are also added to the logs as
+    `epoch_seconds` (so `CSVLogger`, placed after this callback, records them).
 
     Args:
         backup_dir: folder of the state.
@@ -151,6 +153,8 @@ class EpochBackup(keras.callbacks.Callback):
         self.backup_dir = pathlib.Path(backup_dir)
         self.monitor = monitor
         self.best = None
+        self.seconds = 0.0
+        self._epoch_start = None
 
     @staticmethod
     def load_state(backup_dir):
@@ -161,7 +165,13 @@ class EpochBackup(keras.callbacks.Callback):
             return None
         return json.loads(meta.read_text())
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.time()
+
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._epoch_start is not None:
+            logs["epoch_seconds"] = time.time() - self._epoch_start
+            self.seconds += logs["epoch_seconds"]
         value = (logs or {}).get(self.monitor)
         if value is not None and (self.best is None or value > self.best):
             self.best = float(value)
@@ -172,7 +182,7 @@ class EpochBackup(keras.callbacks.Callback):
         os.replace(temporary, weights)
         meta = self.backup_dir / "training_metadata.json"
         meta_tmp = self.backup_dir / "training_metadata.json.tmp"
-        meta_tmp.write_text(json.dumps({"epoch": epoch + 1, "best": self.best}))
+        meta_tmp.write_text(json.dumps({"epoch": epoch + 1, "best": self.best, "seconds": self.seconds}))
         os.replace(meta_tmp, meta)
 
 
@@ -318,6 +328,7 @@ def fit(config, base_dir=".", verbose=2):
         fit_train_ds = train_ds.map(repeat_labels(model)) if has_auxiliary_outputs(model) else train_ds
     backup = EpochBackup(backup_dir, monitor)
     backup.best = best_so_far
+    backup.seconds = float((state or {}).get("seconds", 0.0))
     callbacks = [
         InferenceModelCheckpoint(str(best_path), monitor=monitor, mode="max", save_best_only=True,
                                  initial_value_threshold=best_so_far),
