@@ -26,6 +26,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["kerasseg", "kerasseg.*", "tflite", "tflite.*"]),
+    package_data={"kerasseg": ["weights/*.weights.h5", "weights/*.json"]},
     install_requires=[
         "keras>=3.3,<3.16",
         "numpy>=1.26",

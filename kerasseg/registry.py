@@ -1,5 +1,6 @@
 """Model registry: one list of architectures that the CLI, configs, export and tests enumerate."""
 import dataclasses
+import pathlib
 from typing import Callable
 
 _MODELS = {}
@@ -47,19 +48,40 @@ def get_model_spec(name):
         raise KeyError(f"Unknown model {name!r}; registered models: {', '.join(list_models())}.") from None
 
 
-def build_model(name, num_classes, input_shape=(None, None, 3), **kwargs):
-    """Builds a registered model.
+def build_model(name, num_classes=None, input_shape=(None, None, 3), weights=None, **kwargs):
+    """Builds a registered model, optionally with pretrained weights.
 
     Args:
         name: registry name, one of `list_models()`.
-        num_classes: number of output classes (logit channels).
+        num_classes: number of output classes (logit channels); may be left out with shipped `weights`.
         input_shape: (height, width, 3); None for a dimension known only at run time.
+        weights: None (random initialisation), the short name of weights shipped with kerasseg
+            (`build_model("enet", weights="camvid")`; see `kerasseg.pretrained`), or the path of a
+            `.weights.h5` file saved from the same architecture.
         **kwargs: architecture-specific options passed to the builder.
 
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
-    return get_model_spec(name).builder(num_classes=num_classes, input_shape=input_shape, **kwargs)
+    spec = get_model_spec(name)
+    if weights is not None and not str(weights).endswith(".h5"):
+        from kerasseg import pretrained
+
+        entry = pretrained.find_pretrained(name, weights)
+        if num_classes not in (None, entry.num_classes):
+            raise ValueError(f"num_classes={num_classes} does not match the {entry.num_classes} classes of the "
+                             f"{weights!r} weights of {name!r}.")
+        if kwargs:
+            raise ValueError(f"builder options {sorted(kwargs)} cannot change a pretrained {name!r}.")
+        return pretrained.load_pretrained(entry.name, input_shape=input_shape)
+    if num_classes is None:
+        raise ValueError(f"build_model({name!r}): num_classes is required (or shipped weights=...).")
+    model = spec.builder(num_classes=num_classes, input_shape=input_shape, **kwargs)
+    if weights is not None:
+        if not pathlib.Path(weights).is_file():
+            raise FileNotFoundError(f"build_model({name!r}): weights file not found: {weights}")
+        model.load_weights(str(weights))
+    return model
 
 
 def size_divisor(model):
