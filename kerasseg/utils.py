@@ -75,3 +75,41 @@ def _functional_macs(model):
                 continue
             total += _layer_macs(layer, ins[0], outs[0])
     return int(total)
+
+
+def transfer_weights(model, source):
+    """Copies the weights of every layer of `source` into the layer of the same name in `model`.
+
+    Used to start a network from a related trained one, e.g. the full ENet from its trained encoder stage
+    (`enet_encoder`), whose layers carry the same names. Layers whose weight shapes differ are reported, not
+    copied.
+
+    Args:
+        model: the `keras.Model` to initialise.
+        source: a `keras.Model`, or the path of a `.keras` file.
+
+    Returns:
+        The names of the layers whose weights were copied.
+
+    Raises:
+        ValueError: when no layer matches by name and shapes, or a layer of the same name has other shapes.
+    """
+    if not isinstance(source, keras.Model):
+        source = keras.saving.load_model(str(source), compile=False)
+    source_layers = {layer.name: layer for layer in source._flatten_layers(include_self=False, recursive=True)}
+    copied, mismatched = [], []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        other = source_layers.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        weights = other.get_weights()
+        if [w.shape for w in weights] != [tuple(v.shape) for v in layer.weights]:
+            mismatched.append(layer.name)
+            continue
+        layer.set_weights(weights)
+        copied.append(layer.name)
+    if mismatched:
+        raise ValueError(f"layers {mismatched} of {model.name!r} have other weight shapes in {source.name!r}.")
+    if not copied:
+        raise ValueError(f"no layer of {model.name!r} has a namesake with weights in {source.name!r}.")
+    return copied

@@ -19,7 +19,7 @@ per-channel PReLU (initialised to 0.25) and the decoder ReLU, spatial dropout is
 """
 import keras
 
-from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D
+from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D, Resize
 from kerasseg.layers.preprocess import TORCH_RGB_MEAN, TORCH_RGB_STD
 from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
@@ -162,3 +162,29 @@ def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
         num_classes, 3, strides=2, padding="same", use_bias=False, name="fullconv"
     )(x)
     return keras.Model(inputs, logits, name=name)
+
+
+@register_model("enet_encoder", size_divisor=8, paper="Paszke et al., ENet, arXiv 1606.02147 (encoder stage)")
+def ENetEncoder(num_classes, input_shape=(None, None, 3), name="enet_encoder"):
+    """ENet's encoder (initial block and stages 1-3) with a 1x1 classifier: the first training stage.
+
+    The authors trained ENet in two stages (e-lab/ENet-training, `models/encoder.lua` then `models/decoder.lua`):
+    the encoder with a 1x1 convolution classifier on labels at 1/8 size, then the whole network starting from the
+    trained encoder. Here the classifier's 1/8-size logits are resized bilinearly to the input size, so the
+    model keeps kerasseg's convention (logits at input resolution) and trains on full-size labels. Its layers
+    carry ENet's names, so `model.initial_weights` in a recipe (or `transfer_weights`) starts the full ENet from
+    it.
+
+    Args:
+        num_classes: number of output classes.
+        input_shape: (height, width, 3); height and width must be multiples of 8 (None = any such size).
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
+    """
+    full = ENet(num_classes, input_shape=input_shape, name=name)
+    features = full.get_layer("bottleneck3_8_out").output
+    logits = keras.layers.Conv2D(num_classes, 1, name="encoder_classifier")(features)
+    logits = Resize(name="encoder_resize")([logits, full.input])
+    return keras.Model(full.input, logits, name=name)

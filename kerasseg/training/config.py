@@ -17,7 +17,7 @@ import re
 import yaml
 
 DEFAULTS = {
-    "model": {"name": None, "num_classes": None, "options": {}},
+    "model": {"name": None, "num_classes": None, "options": {}, "initial_weights": None},
     "data": {
         "dataset": "shapes",
         "root": None,
@@ -140,6 +140,9 @@ def validate_config(config, source="config"):
         raise ConfigError(f"{source}: 'model.name' is required.")
     data, train = config["data"], config["train"]
     data["root"] = _expand_env(data["root"], "data.root", source)
+    initial = config["model"]["initial_weights"]
+    if initial is not None and not isinstance(initial, str):
+        raise ConfigError(f"{source}: 'model.initial_weights' must be the path of a .keras file, got {initial!r}.")
     data["image_size"] = _pair(data["image_size"], "data.image_size", source)
     data["crop_size"] = _pair(data["crop_size"], "data.crop_size", source) or data["image_size"]
     config["export"]["input_size"] = (

@@ -18,6 +18,7 @@ from kerasseg.models.auxiliary import (MAIN_OUTPUT, auxiliary_losses, has_auxili
 from kerasseg.registry import build_model, get_model_spec
 from kerasseg.training.config import load_config, save_config, validate_config
 from kerasseg.training.inputs import build_datasets
+from kerasseg.utils import transfer_weights
 
 
 @dataclasses.dataclass
@@ -284,6 +285,12 @@ def fit(config, base_dir=".", verbose=2):
     with strategy.scope():
         model = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
                             **config["model"]["options"])
+        if config["model"]["initial_weights"]:
+            initial = pathlib.Path(base_dir) / config["model"]["initial_weights"]
+            if not initial.is_file():
+                raise FileNotFoundError(f"model.initial_weights: {initial} not found.")
+            copied = transfer_weights(model, initial)
+            print(f"Initialised {len(copied)} layers of {model.name} from {initial}.")
         loss = SegmentationCrossEntropy(splits.num_classes, class_weights=class_weights)
         loss_weights, metrics, monitor = None, [MeanIoU(splits.num_classes)], "val_mean_iou"
         if has_auxiliary_outputs(model):

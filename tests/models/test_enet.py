@@ -71,3 +71,28 @@ def test_keras_round_trip_in_fresh_process(tmp_path):
     model = ENet(4, input_shape=(None, None, 3))
     x = np.random.default_rng(0).uniform(0, 255, (1, 32, 48, 3)).astype(np.float32)
     assert keras_round_trip(model, x, tmp_path) < 1e-5
+
+
+def test_enet_encoder_stage_shares_enet_layer_names_and_starts_the_full_network(tmp_path):
+    """The authors' first stage: encoder + 1x1 classifier (logits resized to the input); the full ENet starts
+    from it by layer name (every encoder layer copied, the decoder left as initialised)."""
+    from kerasseg.utils import transfer_weights
+
+    encoder = kerasseg.build_model("enet_encoder", 5)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 96, 3)).astype("float32")
+    assert encoder(x).shape == (2, 64, 96, 5)
+    assert encoder.get_layer("encoder_classifier").kernel.shape == (1, 1, 128, 5)
+    names = {layer.name for layer in encoder.layers}
+    assert "bottleneck3_8_out" in names and not any(n.startswith(("bottleneck4", "bottleneck5", "fullconv"))
+                                                     for n in names)
+    encoder.save(tmp_path / "encoder.keras")
+    full = kerasseg.build_model("enet", 5)
+    copied = transfer_weights(full, str(tmp_path / "encoder.keras"))
+    with_weights = {layer.name for layer in encoder.layers if layer.weights} - {"encoder_classifier"}
+    assert set(copied) == with_weights
+    np.testing.assert_array_equal(full.get_layer("bottleneck2_4_conv_conv").kernel.numpy(),
+                                  encoder.get_layer("bottleneck2_4_conv_conv").kernel.numpy())
+    with pytest.raises(ValueError, match="other weight shapes"):
+        transfer_weights(kerasseg.build_model("enet", 7), kerasseg.build_model("enet", 5))
+    with pytest.raises(ValueError, match="no layer of"):
+        transfer_weights(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="other")]), encoder)

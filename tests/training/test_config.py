@@ -7,12 +7,23 @@ from kerasseg.training import ConfigError, load_config, validate_config
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_shipped_recipes_are_valid():
+def test_shipped_recipes_are_valid(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERASSEG_CAMVID_ROOT", str(tmp_path))
     recipes = sorted((REPO / "configs").glob("*.yaml"))
     assert recipes, "configs/ has no recipe"
     for recipe in recipes:
         config = load_config(recipe)
         assert config["model"]["name"] and config["output_dir"]
+
+
+def test_dataset_root_from_the_environment(monkeypatch, tmp_path):
+    recipe = {"model": {"name": "enet"}, "data": {"dataset": "camvid", "root": "${KERASSEG_TEST_ROOT}/camvid"}}
+    monkeypatch.delenv("KERASSEG_TEST_ROOT", raising=False)
+    with pytest.raises(ConfigError, match="'data.root' uses \\$\\{KERASSEG_TEST_ROOT\\}, but the environment "
+                                          "variable KERASSEG_TEST_ROOT is not set"):
+        validate_config(recipe)
+    monkeypatch.setenv("KERASSEG_TEST_ROOT", str(tmp_path))
+    assert validate_config(recipe)["data"]["root"] == f"{tmp_path}/camvid"
 
 
 def test_defaults_are_filled_and_sizes_derived():
