@@ -24,19 +24,27 @@ import numpy as np
 import tensorflow as tf
 
 from kerasseg.export.savedmodel import INPUT_NAME
+from kerasseg.litert.runtime import (  # noqa: F401  (the one interpreter / flatbuffer copy, re-exported)
+    dequantize_output,
+    graph_summary,
+    make_interpreter,
+    non_builtin_ops,
+    quantize_input,
+    read_model,
+    run_interpreter,
+    run_tflite,
+    tflite_op_counts,
+    tflite_ops,
+    tflite_schema,
+    xnnpack_partitions,
+)
 from kerasseg.registry import size_divisor
+
+_schema = tflite_schema
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 INT8_IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
 OUTPUT_NAME = "logits"
-
-
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # older installs: the same generated module ships with TensorFlow
-        from tensorflow.lite.python import schema_py_generated as schema
-    return schema
 
 
 def resolve_input_size(model, input_size):
@@ -97,7 +105,7 @@ def float_layer_names(model):
 
 
 def _tensor_names(buffer):
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.ModelT.InitFromPackedBuf(buffer, 0)
     for subgraph in model.subgraphs or []:
         for tensor in subgraph.tensors or []:
@@ -257,74 +265,6 @@ def export_tflite(model, path, quantization="fp32", input_size=None, representat
     return path
 
 
-def _read_model(path_or_bytes):
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return bytes(path_or_bytes), "<tflite bytes>"
-    path = os.fspath(path_or_bytes)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"TFLite file not found: {path}")
-    with open(path, "rb") as f:
-        return f.read(), path
-
-
-def _operator_names(buffer):
-    """Yields (op name, is_custom) for every operator of every subgraph; custom ops go by their custom_code."""
-    schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(buffer, 0)
-    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = []
-    for code in model.operatorCodes or []:
-        # Builtin codes >= 127 live in `builtinCode`; older files only fill `deprecatedBuiltinCode`.
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            custom = code.customCode
-            codes.append((custom.decode() if isinstance(custom, bytes) else str(custom), True))
-        else:
-            codes.append((builtin_names.get(builtin, f"BUILTIN_{builtin}"), False))
-    for subgraph in model.subgraphs or []:
-        for op in subgraph.operators or []:
-            yield codes[op.opcodeIndex]
-
-
-def tflite_ops(path_or_bytes):
-    """Lists the distinct ops a `.tflite` model runs, parsed from its flatbuffer.
-
-    Args:
-        path_or_bytes: path of a `.tflite` file, or its bytes.
-
-    Returns:
-        Op names in first-use order: builtin ops by their `BuiltinOperator` name (e.g. "CONV_2D"), custom ops
-        by their custom code (Flex ops start with "Flex", e.g. "FlexMaxPoolWithArgmax").
-    """
-    return list(tflite_op_counts(path_or_bytes))
-
-
-def tflite_op_counts(path_or_bytes):
-    """Counts how many times each op occurs in a `.tflite` model.
-
-    Args:
-        path_or_bytes: path of a `.tflite` file, or its bytes.
-
-    Returns:
-        dict op name -> number of operators, in first-use order.
-    """
-    buffer, _ = _read_model(path_or_bytes)
-    counts = {}
-    for name, _custom in _operator_names(buffer):
-        counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def non_builtin_ops(path_or_bytes):
-    """Returns the distinct Flex (TensorFlow select) and other custom ops of a `.tflite` model."""
-    buffer, _ = _read_model(path_or_bytes)
-    found = []
-    for name, custom in _operator_names(buffer):
-        if custom and name not in found:
-            found.append(name)
-    return found
-
-
 def assert_builtin_ops_only(path_or_bytes):
     """Raises if the model needs anything beyond the builtin LiteRT kernels.
 
@@ -337,7 +277,7 @@ def assert_builtin_ops_only(path_or_bytes):
     Raises:
         ValueError: naming the file and every Flex or custom op it contains.
     """
-    _, source = _read_model(path_or_bytes)
+    _, source = read_model(path_or_bytes)
     bad = non_builtin_ops(path_or_bytes)
     if bad:
         flex = [op for op in bad if op.startswith("Flex")]
@@ -349,86 +289,3 @@ def assert_builtin_ops_only(path_or_bytes):
             parts.append(f"custom ops {custom}, which need a registered custom kernel")
         raise ValueError(f"{source} is not builtin-only: it contains {' and '.join(parts)}.")
     return tflite_ops(path_or_bytes)
-
-
-def make_interpreter(path, num_threads=None):
-    """Creates and allocates an `ai_edge_litert` Interpreter for a `.tflite` file.
-
-    Args:
-        path: the `.tflite` file.
-        num_threads: CPU threads for the kernels; None for the runtime's default.
-
-    Returns:
-        The allocated `ai_edge_litert.interpreter.Interpreter`.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    _read_model(path)  # clear error for a missing file
-    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def quantize_input(image, detail):
-    """Maps a float32 array to the input tensor's dtype, quantizing with its scale / zero point."""
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
-        return image.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ValueError(f"input tensor {detail['name']!r} is {dtype} but has no quantization scale.")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(image / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize_output(array, detail):
-    """Maps an output tensor to float32, dequantizing with its scale / zero point when it is integer."""
-    if np.dtype(detail["dtype"]) == np.float32:
-        return array.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ValueError(f"output tensor {detail['name']!r} is {array.dtype} but has no quantization scale.")
-    return ((array.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def run_interpreter(interpreter, images):
-    """Runs an allocated batch-1 interpreter image by image.
-
-    Args:
-        interpreter: from `make_interpreter`.
-        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255], at the model's input size.
-
-    Returns:
-        float32 logits [B, H, W, C] (dequantized for integer outputs).
-    """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[None]
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    expected = tuple(int(v) for v in input_detail["shape"][1:])
-    if images.ndim != 4 or images.shape[1:] != expected:
-        raise ValueError(
-            f"images have shape {images.shape}; the TFLite model takes [B, {expected[0]}, {expected[1]}, "
-            f"{expected[2]}] (resize first)."
-        )
-    outputs = []
-    for image in images:
-        interpreter.set_tensor(input_detail["index"], quantize_input(image[None], input_detail))
-        interpreter.invoke()
-        outputs.append(dequantize_output(interpreter.get_tensor(output_detail["index"]), output_detail))
-    return np.concatenate(outputs, axis=0)
-
-
-def run_tflite(path, images, num_threads=None):
-    """Runs a `.tflite` model with the LiteRT interpreter.
-
-    Args:
-        path: the `.tflite` file.
-        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255], at the model's input size.
-        num_threads: CPU threads; None for the runtime's default.
-
-    Returns:
-        float32 logits [B, H, W, C]; integer outputs are dequantized with their scale and zero point.
-    """
-    return run_interpreter(make_interpreter(path, num_threads=num_threads), images)
