@@ -61,19 +61,24 @@ def cmd_evaluate(args):
 
 
 def cmd_export(args):
+    import time
+
     import kerasseg
     from kerasseg import export as kexport
     from kerasseg.training import build_datasets
 
+    start = time.perf_counter()
     model = kerasseg.load_model(args.model, compile=False)
     config = _recipe_for(args.model, args.config)
     input_size = args.input_size or (config and config["export"]["input_size"])
     if not input_size:
         raise SystemExit("kerasseg export: give --input-size H W (TFLite needs a fixed size), or a --config.")
     formats = args.formats or (config["export"]["formats"] if config else list(kexport.FORMATS))
-    representative = parity_images = parity_labels = None
+    int8_io = args.int8_io or (config["export"]["int8_io"] if config else "uint8")
+    representative = parity_images = parity_labels = class_names = None
     if config is not None:
         splits = build_datasets(config)
+        class_names = splits.class_names
         representative, _ = _fixed_size_arrays(splits.train, config["export"]["calibration_samples"], input_size)
         parity_images, parity_labels = _fixed_size_arrays(splits.val, config["export"]["parity_samples"],
                                                           input_size)
@@ -82,17 +87,26 @@ def cmd_export(args):
                          "--config (or keep the config.yaml the trainer wrote beside the model).")
     result = kexport.export_model(
         model, args.out, formats=formats, input_size=tuple(input_size), representative_images=representative,
-        parity_images=parity_images, parity_labels=parity_labels,
-        int8_io=args.int8_io or (config["export"]["int8_io"] if config else "uint8"),
+        parity_images=parity_images, parity_labels=parity_labels, int8_io=int8_io, class_names=class_names,
+        max_size=args.max_size,
     )
     for fmt, path in result["artifacts"].items():
-        print(f"{fmt:<12} {path}")
+        print(f"{fmt:<12} {path}  ({result['seconds'][fmt]:.1f} s)")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    failed = []
     if result["parity"]:
         print(kexport.format_parity_table(result["parity"]))
-        failed = [row["format"] for row in result["parity"] if not row["passed"]]
-        if failed:
-            print(f"parity FAILED for: {', '.join(failed)}", file=sys.stderr)
-            return 1
+        failed += [row["format"] for row in result["parity"] if not row["passed"]]
+    if result["clients"]:
+        print("client checks:")
+        print(kexport.format_client_lines(result["clients"]))
+        failed += [f"{row['artifact']} ({row['client']}: {row['check']})" for row in result["clients"]
+                   if not row["passed"]]
+    print(f"export took {time.perf_counter() - start:.1f} s")
+    if failed:
+        print(f"checks FAILED for: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -185,12 +199,18 @@ def build_parser():
     export = sub.add_parser("export", help="export a .keras model to SavedModel, TFLite and ONNX with parity")
     export.add_argument("model", help="a .keras file")
     export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--formats", nargs="+", help="savedmodel tflite-fp32 tflite-fp16 tflite-int8 onnx")
+    from kerasseg.export.formats import FORMATS
+
+    export.add_argument("--formats", nargs="+", choices=FORMATS, metavar="FORMAT",
+                        help=f"any of: {' '.join(FORMATS)} (default: the recipe's export.formats)")
     export.add_argument("--config", help="recipe for calibration/parity data (default: config.yaml beside "
                                          "the model)")
     export.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                         help="fixed TFLite/ONNX input size (default: the recipe's export.input_size)")
-    export.add_argument("--int8-io", choices=("uint8", "int8"), help="input/output type of the int8 model")
+    export.add_argument("--int8-io", choices=("uint8", "int8"),
+                        help="input/output type of the int8 model (default uint8; MediaPipe cannot load int8 I/O)")
+    export.add_argument("--max-size", type=int, metavar="PIXELS",
+                        help="SavedModel signatures: resize images whose long side exceeds PIXELS (mask resized back)")
     export.set_defaults(func=cmd_export)
 
     models = sub.add_parser("models", help="list the registered models")

@@ -45,6 +45,11 @@ _schema = tflite_schema
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 INT8_IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
 OUTPUT_NAME = "logits"
+MEDIAPIPE_INT8_IO_MESSAGE = (
+    "an int8 model with int8 (signed) input/output cannot be loaded by MediaPipe's ImageSegmenter (Android): "
+    "MediaPipe feeds camera images as uint8 or float32 only. Export with int8_io='uint8' (the default, "
+    "--int8-io uint8) for MediaPipe; int8 I/O is for apps that call the LiteRT interpreter themselves."
+)
 
 
 def resolve_input_size(model, input_size):
@@ -89,6 +94,20 @@ class _VariableHolder(tf.Module):
 def _concrete_function(model, height, width):
     fn = tf.function(lambda image: {OUTPUT_NAME: tf.cast(model(image, training=False), tf.float32)})
     return fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME))
+
+
+def trace_for_tflite(model, input_size=None):
+    """Traces the batch-1 graph once, for converting it to several quantizations (`convert_tflite(traced=...)`).
+
+    Args:
+        model: the `keras.Model`.
+        input_size: (height, width); None for the model's static input size.
+
+    Returns:
+        An opaque (input size, concrete function, variable holder) tuple.
+    """
+    height, width = resolve_input_size(model, input_size)
+    return (height, width), _concrete_function(model, height, width), _VariableHolder(model)
 
 
 def float_layer_names(model):
@@ -162,7 +181,7 @@ def _representative_samples(representative_images, height, width):
 
 
 def convert_tflite(model, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
-                   allow_select_tf_ops=False, float_layers=None):
+                   allow_select_tf_ops=False, float_layers=None, traced=None):
     """Converts a Keras segmentation model to a `.tflite` flatbuffer held in memory.
 
     Args:
@@ -177,6 +196,7 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         float_layers: for "int8" only: names of layers whose ops stay float32 (selective quantization);
             None for the layers that declare `keep_float_in_int8` (`float_layer_names(model)`), () for a
             fully integer model.
+        traced: the result of `trace_for_tflite(model, input_size)` to reuse its trace; None traces here.
 
     Returns:
         The flatbuffer as `bytes`.
@@ -190,12 +210,14 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
     if int8_io not in INT8_IO_TYPES:
         raise ValueError(f"int8_io must be one of {tuple(INT8_IO_TYPES)}, got {int8_io!r}.")
     height, width = resolve_input_size(model, input_size)
+    if traced is not None and traced[0] != (height, width):
+        raise ValueError(f"traced is for input size {traced[0]}, not {(height, width)}.")
     samples = None
     if quantization == "int8":
         samples = _representative_samples(representative_images, height, width)
 
-    concrete = _concrete_function(model, height, width)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], _VariableHolder(model))
+    _, concrete, holder = traced or trace_for_tflite(model, (height, width))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -240,7 +262,7 @@ def _selectively_quantize(converter, float_layers, all_layer_names, io_type):
 
 
 def export_tflite(model, path, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
-                  allow_select_tf_ops=False, float_layers=None):
+                  allow_select_tf_ops=False, float_layers=None, class_names=None, traced=None):
     """Converts the model to TFLite and writes it to `path`.
 
     Args:
@@ -252,12 +274,26 @@ def export_tflite(model, path, quantization="fp32", input_size=None, representat
         int8_io: "uint8" or "int8" input/output tensors for int8.
         allow_select_tf_ops: allow Flex (TensorFlow) ops; see `convert_tflite`.
         float_layers: int8 only: layers kept float (selective quantization); see `convert_tflite`.
+        class_names: the model's class names: adds the MediaPipe `ImageSegmenter` metadata (normalization,
+            labels, SOFTMAX activation; `kerasseg.export.metadata`, needs the `mediapipe` wheel). None writes
+            the bare model.
+        traced: a `trace_for_tflite` result to reuse; see `convert_tflite`.
 
     Returns:
         `path` (a str).
+
+    Raises:
+        ImportError: `class_names` given without the `mediapipe` wheel (naming the install command).
+        ValueError: `class_names` for an int8 model with int8 I/O, which MediaPipe cannot load.
     """
+    if class_names is not None and quantization == "int8" and int8_io == "int8":
+        raise ValueError(MEDIAPIPE_INT8_IO_MESSAGE)
     flatbuffer = convert_tflite(model, quantization, input_size, representative_images, int8_io,
-                                allow_select_tf_ops, float_layers)
+                                allow_select_tf_ops, float_layers, traced)
+    if class_names is not None:
+        from kerasseg.export.metadata import add_segmenter_metadata
+
+        flatbuffer = add_segmenter_metadata(flatbuffer, class_names, model_name=model.name)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
