@@ -97,9 +97,10 @@ def load_predictor(path):
         (meta,) = session.get_inputs()
         dims = meta.shape[1:3]
         fixed = tuple(dims) if all(isinstance(d, int) for d in dims) else None
-        # The ONNX graph does not pad: sizes must be multiples of the architecture's divisor (the largest, 32,
-        # is safe for every kerasseg model and costs only padding).
-        return Predictor(lambda x: session.run(None, {meta.name: x})[0], path, 1 if fixed else 32, fixed)
+        # The ONNX graph does not pad: sizes must be multiples of the divisor `export_onnx` records (files
+        # without it get 32, the largest kerasseg divisor, which costs only padding).
+        divisor = int(session.get_modelmeta().custom_metadata_map.get("kerasseg.size_divisor", 32))
+        return Predictor(lambda x: session.run(None, {meta.name: x})[0], path, 1 if fixed else divisor, fixed)
     raise ValueError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; give a .keras, .tflite, .onnx file "
                      "or a SavedModel folder.")
 

@@ -22,6 +22,11 @@ def enet():
 
 
 @pytest.fixture(scope="session")
+def class_names():
+    return list(CLASS_NAMES)
+
+
+@pytest.fixture(scope="session")
 def images():
     return np.random.default_rng(0).uniform(0, 255, (3, *SIZE, 3)).astype(np.float32)
 
