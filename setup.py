@@ -25,7 +25,7 @@ setup(
     long_description=(here / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["kerasseg", "kerasseg.*", "tflite", "tflite.*"]),
+    packages=find_packages(include=["kerasseg", "kerasseg.*"]),
     package_data={"kerasseg": ["weights/*.weights.h5", "weights/*.json"]},
     install_requires=[
         "keras>=3.3,<3.16",

@@ -8,8 +8,16 @@ __version__ = "0.1.0"
 
 import importlib
 
-from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
-from kerasseg.registry import build_model, get_model_spec, list_models
+try:
+    import keras  # noqa: F401
+except ModuleNotFoundError as error:
+    # A device-side install (LiteRT + numpy + Pillow, no TensorFlow / Keras) can still use `kerasseg.litert`;
+    # anything else fails at its own import with the missing module named.
+    if error.name not in ("keras", "tensorflow"):
+        raise
+else:
+    from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
+    from kerasseg.registry import build_model, get_model_spec, list_models
 
 __all__ = [
     "__version__",
@@ -43,6 +51,6 @@ def load_model(path, compile=True):
 
 def __getattr__(name):
     # `data` and `export` pull in tf.data readers, tf2onnx and LiteRT: load them on first use.
-    if name in ("data", "export", "training", "viz"):
+    if name in ("data", "export", "inference", "litert", "training", "viz"):
         return importlib.import_module(f"kerasseg.{name}")
     raise AttributeError(f"module 'kerasseg' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Command line: `kerasseg train | evaluate | export | models | datasets (list | stats | tfrecord)`."""
+"""Command line: `kerasseg train | evaluate | predict | export | models | datasets (list | stats | tfrecord)`."""
 import argparse
 import os
 import pathlib
@@ -41,6 +41,12 @@ def cmd_train(args):
     return 0
 
 
+def _inference_options(args):
+    """The `kerasseg.inference.predict` keyword arguments of --tile / --tile-overlap / --blend / --scales / --flip."""
+    return {"tile_size": args.tile, "tile_overlap": args.tile_overlap, "blend": args.blend,
+            "scales": tuple(args.scales), "flip": args.flip}
+
+
 def cmd_evaluate(args):
     import kerasseg
     from kerasseg import data as kdata
@@ -52,28 +58,124 @@ def cmd_evaluate(args):
         raise SystemExit(f"kerasseg evaluate: no --config given and no config.yaml beside {args.model}.")
     model = kerasseg.load_model(args.model, compile=False)
     splits = build_datasets(config)
-    dataset = kdata.eval_pipeline(getattr(splits, args.split), batch_size=args.batch_size,
-                                  pad_to_multiple=size_divisor(model))
-    metric = evaluate_model(model, dataset, splits.num_classes)
+    options = _inference_options(args)
+    if options["tile_size"] is None and options["scales"] == (1.0,) and not options["flip"]:
+        dataset = kdata.eval_pipeline(getattr(splits, args.split), batch_size=args.batch_size,
+                                      pad_to_multiple=size_divisor(model))
+        metric = evaluate_model(model, dataset, splits.num_classes)
+        per_class, miou = metric.per_class_iou(), float(metric.result())
+    else:
+        import numpy as np
+
+        from kerasseg.inference import as_predictor, predict
+        from kerasseg.litert.run import confusion_matrix
+
+        predictor = as_predictor(model)
+        confusion = np.zeros((splits.num_classes, splits.num_classes), np.int64)
+        for image, label in getattr(splits, args.split).as_numpy_iterator():  # original label resolution
+            try:
+                logits = predict(predictor, image, batch_size=args.batch_size, **options)
+            except ValueError as e:
+                raise SystemExit(f"kerasseg evaluate: {e}") from None
+            confusion += confusion_matrix(logits.argmax(-1), label.reshape(label.shape[:2]), splits.num_classes)
+        union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = np.where(union > 0, np.diag(confusion) / np.maximum(union, 1), np.nan)
+        miou = float(np.nanmean(per_class))
+        print(f"tile {options['tile_size']}, scales {list(options['scales'])}, flip {options['flip']}")
     print(f"{args.model} on the {args.split} split:")
-    print(format_iou_table(splits.class_names, metric.per_class_iou(), float(metric.result())))
+    print(format_iou_table(splits.class_names, per_class, miou))
+    return 0
+
+
+def _expand_images(patterns):
+    """Image files from files, folders and glob patterns, in order; a pattern or path matching nothing is an error."""
+    import glob
+
+    from kerasseg.litert.run import IMAGE_EXTENSIONS, list_images
+
+    files = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            matches = sorted(p for p in glob.glob(pattern, recursive=True) if p.lower().endswith(IMAGE_EXTENSIONS))
+            if not matches:
+                raise SystemExit(f"kerasseg predict: no images match {pattern!r}")
+            files.extend(matches)
+        else:
+            try:
+                files.extend(list_images([pattern]))
+            except FileNotFoundError as e:
+                raise SystemExit(f"kerasseg predict: {e}") from None
+    return files
+
+
+def cmd_predict(args):
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    from kerasseg import viz
+    from kerasseg.inference import load_predictor, predict
+    from kerasseg.litert.run import read_rgb
+
+    files = _expand_images(args.images)
+    try:
+        predictor = load_predictor(args.model)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"kerasseg predict: {e}") from None
+    palette = None
+    config_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
+    config = _recipe_for(os.path.join(config_dir, "model"), args.config)
+    if config is not None:
+        from kerasseg.training import build_datasets
+
+        palette = build_datasets(config).palette
+    os.makedirs(args.out, exist_ok=True)
+    progress = keras.utils.Progbar(len(files), unit_name="image")
+    for i, path in enumerate(files):
+        try:
+            image = read_rgb(path)
+        except ValueError as e:
+            raise SystemExit(f"kerasseg predict: {e}") from None
+        try:
+            logits = predict(predictor, image, batch_size=args.batch_size, **_inference_options(args))
+        except ValueError as e:
+            raise SystemExit(f"kerasseg predict: {path}: {e}") from None
+        if logits.shape[-1] > 256:
+            raise SystemExit(f"kerasseg predict: {args.model} has {logits.shape[-1]} classes; a PNG mask holds 256.")
+        if palette is None or len(palette) < logits.shape[-1]:
+            palette = viz.default_palette(logits.shape[-1])
+        mask = logits.argmax(-1).astype(np.uint8)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        png = Image.fromarray(mask, mode="P")
+        png.putpalette(np.asarray(palette, np.uint8)[:, :3].ravel().tolist())
+        png.save(os.path.join(args.out, f"{stem}_mask.png"))
+        Image.fromarray(viz.overlay(image, mask, palette, alpha=args.alpha)).save(
+            os.path.join(args.out, f"{stem}_overlay.png"))
+        progress.update(i + 1)
+    print(f"{len(files)} image(s): masks (<name>_mask.png, class indices with a palette) and overlays in {args.out}")
     return 0
 
 
 def cmd_export(args):
+    import time
+
     import kerasseg
     from kerasseg import export as kexport
     from kerasseg.training import build_datasets
 
+    start = time.perf_counter()
     model = kerasseg.load_model(args.model, compile=False)
     config = _recipe_for(args.model, args.config)
     input_size = args.input_size or (config and config["export"]["input_size"])
     if not input_size:
         raise SystemExit("kerasseg export: give --input-size H W (TFLite needs a fixed size), or a --config.")
     formats = args.formats or (config["export"]["formats"] if config else list(kexport.FORMATS))
-    representative = parity_images = parity_labels = None
+    int8_io = args.int8_io or (config["export"]["int8_io"] if config else "uint8")
+    representative = parity_images = parity_labels = class_names = None
     if config is not None:
         splits = build_datasets(config)
+        class_names = splits.class_names
         representative, _ = _fixed_size_arrays(splits.train, config["export"]["calibration_samples"], input_size)
         parity_images, parity_labels = _fixed_size_arrays(splits.val, config["export"]["parity_samples"],
                                                           input_size)
@@ -82,17 +184,26 @@ def cmd_export(args):
                          "--config (or keep the config.yaml the trainer wrote beside the model).")
     result = kexport.export_model(
         model, args.out, formats=formats, input_size=tuple(input_size), representative_images=representative,
-        parity_images=parity_images, parity_labels=parity_labels,
-        int8_io=args.int8_io or (config["export"]["int8_io"] if config else "uint8"),
+        parity_images=parity_images, parity_labels=parity_labels, int8_io=int8_io, class_names=class_names,
+        max_size=args.max_size,
     )
     for fmt, path in result["artifacts"].items():
-        print(f"{fmt:<12} {path}")
+        print(f"{fmt:<12} {path}  ({result['seconds'][fmt]:.1f} s)")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    failed = []
     if result["parity"]:
         print(kexport.format_parity_table(result["parity"]))
-        failed = [row["format"] for row in result["parity"] if not row["passed"]]
-        if failed:
-            print(f"parity FAILED for: {', '.join(failed)}", file=sys.stderr)
-            return 1
+        failed += [row["format"] for row in result["parity"] if not row["passed"]]
+    if result["clients"]:
+        print("client checks:")
+        print(kexport.format_client_lines(result["clients"]))
+        failed += [f"{row['artifact']} ({row['client']}: {row['check']})" for row in result["clients"]
+                   if not row["passed"]]
+    print(f"export took {time.perf_counter() - start:.1f} s")
+    if failed:
+        print(f"checks FAILED for: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -167,6 +278,20 @@ def cmd_datasets_tfrecord(args):
     return 0
 
 
+def _add_inference_arguments(parser):
+    def tile(value):
+        return "model" if value == "model" else int(value)
+
+    parser.add_argument("--tile", type=tile, metavar="PIXELS",
+                        help="sliding window of PIXELSxPIXELS tiles ('model': a .tflite file's own size)")
+    parser.add_argument("--tile-overlap", type=int, metavar="PIXELS", help="tile overlap (default: tile / 4)")
+    parser.add_argument("--blend", choices=("gaussian", "uniform"), default="gaussian",
+                        help="weighting of overlapping tiles (default gaussian)")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                        help="test-time scales whose logits are averaged, e.g. 0.5 0.75 1.0 1.25 1.5 1.75")
+    parser.add_argument("--flip", action="store_true", help="also average the horizontally flipped prediction")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kerasseg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,18 +304,35 @@ def build_parser():
     evaluate.add_argument("model", help="a .keras file")
     evaluate.add_argument("--config", help="recipe naming the dataset (default: config.yaml beside the model)")
     evaluate.add_argument("--split", choices=("train", "val"), default="val")
-    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--batch-size", type=int, default=8, help="images (or tiles) per model call")
+    _add_inference_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="class masks (palette PNG) and overlays for images, any model format")
+    predict.add_argument("model", help="a .keras file, a SavedModel version folder, a .tflite or an .onnx file")
+    predict.add_argument("images", nargs="+", help="image files, folders and/or glob patterns ('data/*.jpg')")
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--config", help="recipe for the class colours (default: config.yaml beside the model)")
+    predict.add_argument("--batch-size", type=int, default=4, help="tiles per model call (default 4)")
+    predict.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the mask (default 0.5)")
+    _add_inference_arguments(predict)
+    predict.set_defaults(func=cmd_predict)
 
     export = sub.add_parser("export", help="export a .keras model to SavedModel, TFLite and ONNX with parity")
     export.add_argument("model", help="a .keras file")
     export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--formats", nargs="+", help="savedmodel tflite-fp32 tflite-fp16 tflite-int8 onnx")
+    from kerasseg.export.formats import FORMATS
+
+    export.add_argument("--formats", nargs="+", choices=FORMATS, metavar="FORMAT",
+                        help=f"any of: {' '.join(FORMATS)} (default: the recipe's export.formats)")
     export.add_argument("--config", help="recipe for calibration/parity data (default: config.yaml beside "
                                          "the model)")
     export.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                         help="fixed TFLite/ONNX input size (default: the recipe's export.input_size)")
-    export.add_argument("--int8-io", choices=("uint8", "int8"), help="input/output type of the int8 model")
+    export.add_argument("--int8-io", choices=("uint8", "int8"),
+                        help="input/output type of the int8 model (default uint8; MediaPipe cannot load int8 I/O)")
+    export.add_argument("--max-size", type=int, metavar="PIXELS",
+                        help="SavedModel signatures: resize images whose long side exceeds PIXELS (mask resized back)")
     export.set_defaults(func=cmd_export)
 
     models = sub.add_parser("models", help="list the registered models")

@@ -21,8 +21,11 @@ import tensorflow as tf
 
 from kerasseg.export.savedmodel import INPUT_NAME
 from kerasseg.export.tflite import resolve_input_size
+from kerasseg.registry import size_divisor
 
 OUTPUT_NAME = "logits"
+#: ONNX metadata_props key holding the model's size divisor.
+SIZE_DIVISOR_KEY = "kerasseg.size_divisor"
 
 
 def _frozen_graph(model, input_shape):
@@ -87,6 +90,8 @@ def export_onnx(model, path, opset=17, input_size=None):
             if not dim.HasField("dim_value"):
                 dim.dim_param = label
     model_proto.doc_string = f"kerasseg {model.name}: float32 RGB image [B,H,W,3] in [0,255] -> logits [B,H,W,C]"
+    # Height and width must be multiples of this (the graph does not pad); `kerasseg.inference` reads it.
+    onnx.helper.set_model_props(model_proto, {SIZE_DIVISOR_KEY: str(size_divisor(model))})
     onnx.checker.check_model(model_proto)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

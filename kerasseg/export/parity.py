@@ -22,17 +22,9 @@ import os
 import keras
 import numpy as np
 
+from kerasseg.export.formats import PARITY_CRITERIA as THRESHOLDS  # the one list of formats and criteria
 from kerasseg.layers import MaxUnpooling2D
 from kerasseg.metrics import MeanIoU
-
-#: format -> (metric, comparison, threshold) used to decide a row's `passed`.
-THRESHOLDS = {
-    "savedmodel": ("max_abs_diff", "<=", 1e-4),
-    "tflite-fp32": ("max_abs_diff", "<=", 1e-4),
-    "onnx": ("max_abs_diff", "<=", 1e-4),
-    "tflite-fp16": ("argmax_agreement", ">=", 0.99),
-    "tflite-int8": ("argmax_agreement", ">=", 0.95),
-}
 
 #: Relative gap (about 16 float32 ulps) between a max-unpooling window's two largest values that makes a near tie.
 NEAR_TIE_RTOL = 2e-6
@@ -100,7 +92,7 @@ def run_artifact(fmt, path, images):
 
         return run_savedmodel(path, images)
     if fmt.startswith("tflite-"):
-        from kerasseg.export.tflite import run_tflite
+        from kerasseg.litert.runtime import run_tflite
 
         return run_tflite(path, images)
     if fmt == "onnx":

@@ -1,16 +1,28 @@
 """SavedModel export in the TF Serving layout (`<out_dir>/savedmodel/<name>/<version>/`).
 
-The `serving_default` signature takes ONE float32 input named `image` ([batch, height, width, 3], RGB in
-[0, 255]; batch, height and width are dynamic) and returns three named outputs:
+Signatures (the TF Model Garden convention for the three image ones), every one returning
 
 * `logits`: float32 [batch, height, width, num_classes],
 * `probabilities`: float32 softmax of the logits,
-* `classes`: int32 [batch, height, width], the argmax class.
+* `classes`: int32 [batch, height, width], the argmax class,
 
-Architectures whose height and width must be multiples of a divisor (`ModelSpec.size_divisor`, 8 for ENet)
-are served at any size: the signature pads the image with zeros at the bottom and right up to the next
-multiple, runs the model and crops the outputs back to the input size. The saved graph holds only TensorFlow
-ops, so TF Serving (or `tf.saved_model.load`) needs neither Keras nor kerasseg.
+at the height and width of the image that was sent:
+
+* `serving_default`: input `image`, float32 [batch, height, width, 3], RGB in [0, 255];
+* `image_tensor`: input `image_tensor`, uint8 [batch, height, width, 3] (decoded pixels);
+* `image_bytes`: input `image_bytes`, string [batch]: encoded JPEG / PNG / BMP / GIF files, decoded in the
+  graph with 3 channels (grayscale is repeated, the alpha of RGBA dropped). TF Serving's REST API takes them as
+  `{"b64": "..."}`;
+* `tf_example`: input `tf_example`, string [batch]: serialized `tf.train.Example`s with the encoded image in
+  the `image/encoded` bytes feature (the TFRecord layout of `kerasseg.data`).
+
+The images of one request must share one size (one tensor); send images of different sizes in separate
+requests. Architectures whose height and width must be multiples of a divisor (`ModelSpec.size_divisor`, 8 for
+ENet) are served at any size: the graph pads the image with zeros at the bottom and right up to the next
+multiple, runs the model and crops the outputs back. With `max_size`, an image whose long side exceeds it is
+first resized (bilinear) so that its long side is `max_size`, and the logits are resized back to the image
+size before the softmax and argmax: a 4000x3000 photo then runs at e.g. 1024x768. The saved graph holds only
+TensorFlow ops, so TF Serving (or `tf.saved_model.load`) needs neither Keras nor kerasseg.
 """
 import os
 
@@ -21,6 +33,11 @@ from kerasseg.registry import size_divisor
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("logits", "probabilities", "classes")
+#: signature name -> its one input's name (the same) and dtype, beside `serving_default`.
+IMAGE_SIGNATURES = {"image_bytes": "string", "image_tensor": "uint8", "tf_example": "string"}
+SIGNATURES = (SIGNATURE_KEY,) + tuple(IMAGE_SIGNATURES)
+#: The `tf.train.Example` feature holding the encoded image (as `kerasseg.data.tfrecord` writes it).
+EXAMPLE_IMAGE_KEY = "image/encoded"
 
 
 
@@ -34,9 +51,9 @@ def _static_hw(model):
 
 
 class _ServingModule(tf.Module):
-    """Holds the Keras model and its variables, and exposes the padded serving function."""
+    """Holds the Keras model's variables and the serving functions of every signature."""
 
-    def __init__(self, model, divisor):
+    def __init__(self, model, divisor, max_size=None):
         super().__init__(name=f"{model.name}_serving")
         # The model is kept out of the object graph: `tf.saved_model.save` would otherwise serialise every
         # Keras layer (slow, and not needed to serve). The saved object tracks the model's tf.Variables
@@ -44,21 +61,72 @@ class _ServingModule(tf.Module):
         self._call_model = lambda x: model(x, training=False)
         self.model_variables = [getattr(v, "value", v) for v in model.variables]
         self.divisor = int(divisor)
+        self.max_size = None if max_size is None else int(max_size)
         height, width = _static_hw(model)
-        spec = tf.TensorSpec([None, height, width, 3], tf.float32, name=INPUT_NAME)
-        self.serve = tf.function(self._serve, input_signature=[spec])
+        self.fixed_size = (height, width) if height is not None and width is not None else None
+        # Every signature calls this one function, so the model is traced once (not once per signature).
+        self.outputs = tf.function(self._outputs, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        self.serve = tf.function(self.outputs, input_signature=[
+            tf.TensorSpec([None, height, width, 3], tf.float32, name=INPUT_NAME)])
+        self.serve_image_tensor = tf.function(
+            lambda image_tensor: self.outputs(tf.cast(image_tensor, tf.float32)),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image_tensor")])
+        self.serve_image_bytes = tf.function(
+            lambda image_bytes: self.outputs(self._decode(image_bytes)),
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        self.serve_tf_example = tf.function(
+            lambda tf_example: self.outputs(self._decode(tf.io.parse_example(
+                tf_example, {EXAMPLE_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})[EXAMPLE_IMAGE_KEY])),
+            input_signature=[tf.TensorSpec([None], tf.string, name="tf_example")])
 
-    def _serve(self, image):
+    def signatures(self):
+        """{signature name: concrete function} for `tf.saved_model.save`."""
+        return {
+            SIGNATURE_KEY: self.serve.get_concrete_function(),
+            "image_tensor": self.serve_image_tensor.get_concrete_function(),
+            "image_bytes": self.serve_image_bytes.get_concrete_function(),
+            "tf_example": self.serve_tf_example.get_concrete_function(),
+        }
+
+    @staticmethod
+    def _decode(encoded):
+        """Decodes a batch of encoded images (one size) to float32 [B, H, W, 3]."""
+        def decode(data):
+            image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+            return tf.cast(image, tf.float32)
+
+        return tf.map_fn(decode, encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32))
+
+    def _logits(self, image):
+        """Pads [B, H, W, 3] to the model's multiple, runs it and crops the logits back to [B, H, W, C].
+
+        A model built for one fixed size gets the image resized to it, and its logits resized back.
+        """
         shape = tf.shape(image)
         height, width = shape[1], shape[2]
+        if self.fixed_size is not None:
+            image = tf.image.resize(image, self.fixed_size, method="bilinear")
+            logits = tf.cast(self._call_model(image), tf.float32)
+            return tf.image.resize(logits, shape[1:3], method="bilinear")
         d = self.divisor
         if d > 1:
-            pad_h = (d - height % d) % d
-            pad_w = (d - width % d) % d
-            image = tf.pad(image, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+            image = tf.pad(image, [[0, 0], [0, (d - height % d) % d], [0, (d - width % d) % d], [0, 0]])
         logits = tf.cast(self._call_model(image), tf.float32)
-        if d > 1:
-            logits = logits[:, :height, :width, :]
+        return logits[:, :height, :width, :] if d > 1 else logits
+
+    def _outputs(self, image):
+        if self.max_size is None:
+            logits = self._logits(image)
+        else:
+            shape = tf.shape(image)
+            size = shape[1:3]
+            scale = tf.minimum(1.0, self.max_size / tf.cast(tf.reduce_max(size), tf.float32))
+            small = tf.maximum(1, tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32))
+            logits = tf.cond(
+                scale < 1.0,
+                lambda: tf.image.resize(self._logits(tf.image.resize(image, small, method="bilinear")), size,
+                                        method="bilinear"),
+                lambda: self._logits(image))
         return {
             "logits": tf.identity(logits, name="logits"),
             "probabilities": tf.nn.softmax(logits, axis=-1, name="probabilities"),
@@ -71,48 +139,55 @@ def savedmodel_dir(out_dir, name, version=1):
     return os.path.join(os.fspath(out_dir), "savedmodel", str(name), str(int(version)))
 
 
-def export_savedmodel(model, out_dir, name=None, version=1):
-    """Writes the model as a TF Serving SavedModel with a `serving_default` signature.
+def export_savedmodel(model, out_dir, name=None, version=1, max_size=None):
+    """Writes the model as a TF Serving SavedModel with the signatures listed in the module docstring.
 
     Args:
         model: a `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, C].
         out_dir: export root; the SavedModel goes to `out_dir/savedmodel/<name>/<version>/`.
         name: served model name; defaults to `model.name`.
         version: positive integer version directory (TF Serving loads the highest one).
+        max_size: optional long-side limit: larger images are resized down to it inside the graph and the
+            outputs resized back to the sent size. None runs every image at its own size.
 
     Returns:
         The path of the version directory (a str).
 
     Raises:
-        ValueError: `version` is not a positive integer, or the version directory already holds a SavedModel.
+        ValueError: `version` is not a positive integer, `max_size` is not a positive integer, or the version
+            directory already holds a SavedModel.
     """
     if int(version) != version or version < 1:
         raise ValueError(f"version must be a positive integer, got {version!r}.")
+    if max_size is not None and (int(max_size) != max_size or max_size < 1):
+        raise ValueError(f"max_size must be a positive integer (pixels of the long side) or None, got {max_size!r}.")
     name = name or model.name
     path = savedmodel_dir(out_dir, name, version)
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         raise ValueError(f"{path} already holds a SavedModel; pick another version or out_dir.")
-    module = _ServingModule(model, size_divisor(model))
-    signature = module.serve.get_concrete_function()
+    module = _ServingModule(model, size_divisor(model), max_size)
     os.makedirs(path, exist_ok=True)
-    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: signature})
+    tf.saved_model.save(module, path, signatures=module.signatures())
     return path
 
 
-def load_serving_fn(path):
-    """Loads an exported SavedModel and returns its `serving_default` concrete function.
+def load_serving_fn(path, signature=SIGNATURE_KEY):
+    """Loads an exported SavedModel and returns one of its signatures.
 
     Args:
         path: the version directory returned by `export_savedmodel`.
+        signature: one of `SIGNATURES`.
 
     Returns:
-        A callable `fn(image=tensor) -> {"logits", "probabilities", "classes"}`; the loaded object is kept
-        alive as `fn._loaded`.
+        A callable `fn(<input>=tensor) -> {"logits", "probabilities", "classes"}` (input `image` for
+        `serving_default`, else the signature's name); the loaded object is kept alive as `fn._loaded`.
     """
     if not os.path.exists(os.path.join(os.fspath(path), "saved_model.pb")):
         raise FileNotFoundError(f"No saved_model.pb in {path}.")
     loaded = tf.saved_model.load(os.fspath(path))
-    fn = loaded.signatures[SIGNATURE_KEY]
+    if signature not in loaded.signatures:
+        raise ValueError(f"{path} has no signature {signature!r}; it has {sorted(loaded.signatures)}.")
+    fn = loaded.signatures[signature]
     fn._loaded = loaded
     return fn
 

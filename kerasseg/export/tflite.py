@@ -24,19 +24,32 @@ import numpy as np
 import tensorflow as tf
 
 from kerasseg.export.savedmodel import INPUT_NAME
+from kerasseg.litert.runtime import (  # noqa: F401  (the one interpreter / flatbuffer copy, re-exported)
+    dequantize_output,
+    graph_summary,
+    make_interpreter,
+    non_builtin_ops,
+    quantize_input,
+    read_model,
+    run_interpreter,
+    run_tflite,
+    tflite_op_counts,
+    tflite_ops,
+    tflite_schema,
+    xnnpack_partitions,
+)
 from kerasseg.registry import size_divisor
+
+_schema = tflite_schema
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 INT8_IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
 OUTPUT_NAME = "logits"
-
-
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # older installs: the same generated module ships with TensorFlow
-        from tensorflow.lite.python import schema_py_generated as schema
-    return schema
+MEDIAPIPE_INT8_IO_MESSAGE = (
+    "an int8 model with int8 (signed) input/output cannot be loaded by MediaPipe's ImageSegmenter (Android): "
+    "MediaPipe feeds camera images as uint8 or float32 only. Export with int8_io='uint8' (the default, "
+    "--int8-io uint8) for MediaPipe; int8 I/O is for apps that call the LiteRT interpreter themselves."
+)
 
 
 def resolve_input_size(model, input_size):
@@ -83,6 +96,20 @@ def _concrete_function(model, height, width):
     return fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME))
 
 
+def trace_for_tflite(model, input_size=None):
+    """Traces the batch-1 graph once, for converting it to several quantizations (`convert_tflite(traced=...)`).
+
+    Args:
+        model: the `keras.Model`.
+        input_size: (height, width); None for the model's static input size.
+
+    Returns:
+        An opaque (input size, concrete function, variable holder) tuple.
+    """
+    height, width = resolve_input_size(model, input_size)
+    return (height, width), _concrete_function(model, height, width), _VariableHolder(model)
+
+
 def float_layer_names(model):
     """Names of the layers (nested models included) that ask to stay float in an int8 model.
 
@@ -97,7 +124,7 @@ def float_layer_names(model):
 
 
 def _tensor_names(buffer):
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.ModelT.InitFromPackedBuf(buffer, 0)
     for subgraph in model.subgraphs or []:
         for tensor in subgraph.tensors or []:
@@ -154,7 +181,7 @@ def _representative_samples(representative_images, height, width):
 
 
 def convert_tflite(model, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
-                   allow_select_tf_ops=False, float_layers=None):
+                   allow_select_tf_ops=False, float_layers=None, traced=None):
     """Converts a Keras segmentation model to a `.tflite` flatbuffer held in memory.
 
     Args:
@@ -169,6 +196,7 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         float_layers: for "int8" only: names of layers whose ops stay float32 (selective quantization);
             None for the layers that declare `keep_float_in_int8` (`float_layer_names(model)`), () for a
             fully integer model.
+        traced: the result of `trace_for_tflite(model, input_size)` to reuse its trace; None traces here.
 
     Returns:
         The flatbuffer as `bytes`.
@@ -182,12 +210,14 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
     if int8_io not in INT8_IO_TYPES:
         raise ValueError(f"int8_io must be one of {tuple(INT8_IO_TYPES)}, got {int8_io!r}.")
     height, width = resolve_input_size(model, input_size)
+    if traced is not None and traced[0] != (height, width):
+        raise ValueError(f"traced is for input size {traced[0]}, not {(height, width)}.")
     samples = None
     if quantization == "int8":
         samples = _representative_samples(representative_images, height, width)
 
-    concrete = _concrete_function(model, height, width)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], _VariableHolder(model))
+    _, concrete, holder = traced or trace_for_tflite(model, (height, width))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -232,7 +262,7 @@ def _selectively_quantize(converter, float_layers, all_layer_names, io_type):
 
 
 def export_tflite(model, path, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",
-                  allow_select_tf_ops=False, float_layers=None):
+                  allow_select_tf_ops=False, float_layers=None, class_names=None, traced=None):
     """Converts the model to TFLite and writes it to `path`.
 
     Args:
@@ -244,85 +274,31 @@ def export_tflite(model, path, quantization="fp32", input_size=None, representat
         int8_io: "uint8" or "int8" input/output tensors for int8.
         allow_select_tf_ops: allow Flex (TensorFlow) ops; see `convert_tflite`.
         float_layers: int8 only: layers kept float (selective quantization); see `convert_tflite`.
+        class_names: the model's class names: adds the MediaPipe `ImageSegmenter` metadata (normalization,
+            labels, SOFTMAX activation; `kerasseg.export.metadata`, needs the `mediapipe` wheel). None writes
+            the bare model.
+        traced: a `trace_for_tflite` result to reuse; see `convert_tflite`.
 
     Returns:
         `path` (a str).
+
+    Raises:
+        ImportError: `class_names` given without the `mediapipe` wheel (naming the install command).
+        ValueError: `class_names` for an int8 model with int8 I/O, which MediaPipe cannot load.
     """
+    if class_names is not None and quantization == "int8" and int8_io == "int8":
+        raise ValueError(MEDIAPIPE_INT8_IO_MESSAGE)
     flatbuffer = convert_tflite(model, quantization, input_size, representative_images, int8_io,
-                                allow_select_tf_ops, float_layers)
+                                allow_select_tf_ops, float_layers, traced)
+    if class_names is not None:
+        from kerasseg.export.metadata import add_segmenter_metadata
+
+        flatbuffer = add_segmenter_metadata(flatbuffer, class_names, model_name=model.name)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(flatbuffer)
     return path
-
-
-def _read_model(path_or_bytes):
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return bytes(path_or_bytes), "<tflite bytes>"
-    path = os.fspath(path_or_bytes)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"TFLite file not found: {path}")
-    with open(path, "rb") as f:
-        return f.read(), path
-
-
-def _operator_names(buffer):
-    """Yields (op name, is_custom) for every operator of every subgraph; custom ops go by their custom_code."""
-    schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(buffer, 0)
-    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = []
-    for code in model.operatorCodes or []:
-        # Builtin codes >= 127 live in `builtinCode`; older files only fill `deprecatedBuiltinCode`.
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            custom = code.customCode
-            codes.append((custom.decode() if isinstance(custom, bytes) else str(custom), True))
-        else:
-            codes.append((builtin_names.get(builtin, f"BUILTIN_{builtin}"), False))
-    for subgraph in model.subgraphs or []:
-        for op in subgraph.operators or []:
-            yield codes[op.opcodeIndex]
-
-
-def tflite_ops(path_or_bytes):
-    """Lists the distinct ops a `.tflite` model runs, parsed from its flatbuffer.
-
-    Args:
-        path_or_bytes: path of a `.tflite` file, or its bytes.
-
-    Returns:
-        Op names in first-use order: builtin ops by their `BuiltinOperator` name (e.g. "CONV_2D"), custom ops
-        by their custom code (Flex ops start with "Flex", e.g. "FlexMaxPoolWithArgmax").
-    """
-    return list(tflite_op_counts(path_or_bytes))
-
-
-def tflite_op_counts(path_or_bytes):
-    """Counts how many times each op occurs in a `.tflite` model.
-
-    Args:
-        path_or_bytes: path of a `.tflite` file, or its bytes.
-
-    Returns:
-        dict op name -> number of operators, in first-use order.
-    """
-    buffer, _ = _read_model(path_or_bytes)
-    counts = {}
-    for name, _custom in _operator_names(buffer):
-        counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def non_builtin_ops(path_or_bytes):
-    """Returns the distinct Flex (TensorFlow select) and other custom ops of a `.tflite` model."""
-    buffer, _ = _read_model(path_or_bytes)
-    found = []
-    for name, custom in _operator_names(buffer):
-        if custom and name not in found:
-            found.append(name)
-    return found
 
 
 def assert_builtin_ops_only(path_or_bytes):
@@ -337,7 +313,7 @@ def assert_builtin_ops_only(path_or_bytes):
     Raises:
         ValueError: naming the file and every Flex or custom op it contains.
     """
-    _, source = _read_model(path_or_bytes)
+    _, source = read_model(path_or_bytes)
     bad = non_builtin_ops(path_or_bytes)
     if bad:
         flex = [op for op in bad if op.startswith("Flex")]
@@ -349,86 +325,3 @@ def assert_builtin_ops_only(path_or_bytes):
             parts.append(f"custom ops {custom}, which need a registered custom kernel")
         raise ValueError(f"{source} is not builtin-only: it contains {' and '.join(parts)}.")
     return tflite_ops(path_or_bytes)
-
-
-def make_interpreter(path, num_threads=None):
-    """Creates and allocates an `ai_edge_litert` Interpreter for a `.tflite` file.
-
-    Args:
-        path: the `.tflite` file.
-        num_threads: CPU threads for the kernels; None for the runtime's default.
-
-    Returns:
-        The allocated `ai_edge_litert.interpreter.Interpreter`.
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    _read_model(path)  # clear error for a missing file
-    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def quantize_input(image, detail):
-    """Maps a float32 array to the input tensor's dtype, quantizing with its scale / zero point."""
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
-        return image.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ValueError(f"input tensor {detail['name']!r} is {dtype} but has no quantization scale.")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(image / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize_output(array, detail):
-    """Maps an output tensor to float32, dequantizing with its scale / zero point when it is integer."""
-    if np.dtype(detail["dtype"]) == np.float32:
-        return array.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ValueError(f"output tensor {detail['name']!r} is {array.dtype} but has no quantization scale.")
-    return ((array.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def run_interpreter(interpreter, images):
-    """Runs an allocated batch-1 interpreter image by image.
-
-    Args:
-        interpreter: from `make_interpreter`.
-        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255], at the model's input size.
-
-    Returns:
-        float32 logits [B, H, W, C] (dequantized for integer outputs).
-    """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[None]
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    expected = tuple(int(v) for v in input_detail["shape"][1:])
-    if images.ndim != 4 or images.shape[1:] != expected:
-        raise ValueError(
-            f"images have shape {images.shape}; the TFLite model takes [B, {expected[0]}, {expected[1]}, "
-            f"{expected[2]}] (resize first)."
-        )
-    outputs = []
-    for image in images:
-        interpreter.set_tensor(input_detail["index"], quantize_input(image[None], input_detail))
-        interpreter.invoke()
-        outputs.append(dequantize_output(interpreter.get_tensor(output_detail["index"]), output_detail))
-    return np.concatenate(outputs, axis=0)
-
-
-def run_tflite(path, images, num_threads=None):
-    """Runs a `.tflite` model with the LiteRT interpreter.
-
-    Args:
-        path: the `.tflite` file.
-        images: float32 [B, H, W, 3] or [H, W, 3] in [0, 255], at the model's input size.
-        num_threads: CPU threads; None for the runtime's default.
-
-    Returns:
-        float32 logits [B, H, W, C]; integer outputs are dequantized with their scale and zero point.
-    """
-    return run_interpreter(make_interpreter(path, num_threads=num_threads), images)

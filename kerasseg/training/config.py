@@ -16,6 +16,8 @@ import re
 
 import yaml
 
+from kerasseg.export.formats import FORMATS
+
 DEFAULTS = {
     "model": {"name": None, "num_classes": None, "options": {}, "initial_weights": None},
     "data": {
@@ -56,7 +58,7 @@ DEFAULTS = {
         "overlay_samples": 4,
     },
     "export": {
-        "formats": ["savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8", "onnx"],
+        "formats": list(FORMATS),
         "input_size": None,
         "calibration_samples": 64,
         "parity_samples": 16,

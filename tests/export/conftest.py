@@ -8,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SIZE = (64, 64)
 NUM_CLASSES = 4
+CLASS_NAMES = ["background", "road", "car", "sky"]
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +19,11 @@ def enet():
 
     keras.utils.set_random_seed(0)  # fixed weights: the sanity bounds below are then deterministic
     return kerasseg.build_model("enet", NUM_CLASSES, input_shape=(None, None, 3))
+
+
+@pytest.fixture(scope="session")
+def class_names():
+    return list(CLASS_NAMES)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +46,7 @@ def bundle(enet, images, labels, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("bundle")
     result = export_model(
         enet, out_dir, input_size=SIZE, representative_images=list(images), parity_images=images,
-        parity_labels=labels,
+        parity_labels=labels, class_names=CLASS_NAMES,
     )
     result["out_dir"] = str(out_dir)
     return result
