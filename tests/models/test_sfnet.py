@@ -105,7 +105,7 @@ class TestSFNet(ModelTester):
 def test_recipe_builds_its_model():
     from kerasseg.training import load_config
 
-    config = load_config(REPO / "configs" / "sfnet_resnet18_shapes.yaml")
+    config = load_config(REPO / "configs" / "sfnet_resnet18_shapes_64x64.yaml")
     assert config["model"]["options"] == {"backbone": "resnet18_deep", "auxiliary_heads": True, "weights": None}
     assert config["train"]["aux_loss_weight"] == 0.4
     model = kerasseg.build_model("sfnet", 6, input_shape=(*config["data"]["crop_size"], 3),
@@ -126,7 +126,7 @@ def test_recipe_trains_with_auxiliary_heads_and_exports_with_parity(tmp_path):
 
     from kerasseg.export.tflite import _schema
 
-    recipe = yaml.safe_load((REPO / "configs" / "sfnet_resnet18_shapes.yaml").read_text())
+    recipe = yaml.safe_load((REPO / "configs" / "sfnet_resnet18_shapes_64x64.yaml").read_text())
     recipe["data"].update(train={"num_samples": 128, "seed": 1}, val={"num_samples": 32, "seed": 2}, batch_size=8)
     recipe["train"]["epochs"] = 4
     recipe["export"].update(calibration_samples=32, parity_samples=16)
