@@ -1,7 +1,12 @@
 """Model registry: one list of architectures that the CLI, configs, export and tests enumerate."""
 import dataclasses
+import functools
+import inspect
 import pathlib
-from typing import Callable
+from typing import Callable, Optional
+
+from kerasseg.errors import UnknownNameError
+from kerasseg.segmentation_model import SegmentationModel
 
 _MODELS = {}
 
@@ -12,27 +17,70 @@ class ModelSpec:
 
     Attributes:
         name: registry name (also the default `keras.Model.name`).
-        builder: function `builder(num_classes, input_shape=..., **kwargs) -> keras.Model`.
+        builder: function `builder(num_classes, input_shape=..., **kwargs) -> keras.Model` (the registered,
+            spec-attaching one).
         size_divisor: input height and width must be multiples of this (export pads to it for TF Serving).
         paper: reference of the paper the builder follows.
+        backbone: the encoder of an architecture without a `backbone` argument ("vgg16" for FCN; None for
+            ENet); builders with one record the backbone they were given.
     """
 
     name: str
     builder: Callable
     size_divisor: int
     paper: str
+    backbone: Optional[str] = None
 
 
-def register_model(name, size_divisor=1, paper=""):
-    """Decorator that registers a model builder under `name`."""
+def register_model(name, size_divisor=1, paper="", backbone=None):
+    """Decorator that registers a model builder under `name`.
+
+    The decorated builder returns a `SegmentationModel` carrying the spec (architecture `name`, size divisor,
+    paper, backbone, the builder's arguments): a builder may return a `SegmentationModel` or any functional
+    `keras.Model` (then rebuilt as a `SegmentationModel` on the same layers).
+
+    Args:
+        name: registry name.
+        size_divisor: input height and width must be multiples of it.
+        paper: reference of the paper the builder follows.
+        backbone: the fixed encoder of a builder without a `backbone` argument.
+
+    Returns:
+        The decorator; it returns the spec-attaching builder.
+    """
 
     def decorator(builder):
         if name in _MODELS:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _MODELS[name] = ModelSpec(name=name, builder=builder, size_divisor=size_divisor, paper=paper)
-        return builder
+        signature = inspect.signature(builder)
+
+        @functools.wraps(builder)
+        def build(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            for parameter in signature.parameters.values():
+                if parameter.kind is parameter.VAR_KEYWORD:
+                    arguments.update(arguments.pop(parameter.name, {}))
+            model = builder(*args, **kwargs)
+            spec = {"architecture": name, "size_divisor": size_divisor, "paper": paper,
+                    "backbone": arguments.get("backbone", backbone), "builder_arguments": arguments}
+            if isinstance(model, SegmentationModel):
+                model._set_spec(spec)
+                return model
+            return SegmentationModel(model.input, model.output, name=model.name, spec=spec)
+
+        _MODELS[name] = ModelSpec(name=name, builder=build, size_divisor=size_divisor, paper=paper,
+                                  backbone=backbone)
+        return build
 
     return decorator
+
+
+def unregister_model(name):
+    """Removes a registered model (for tests that register a toy architecture); unknown names are an error."""
+    get_model_spec(name)
+    del _MODELS[name]
 
 
 def list_models():
@@ -41,18 +89,23 @@ def list_models():
 
 
 def get_model_spec(name):
-    """Returns the `ModelSpec` registered under `name`; raises `KeyError` naming the known models."""
+    """Returns the `ModelSpec` registered under `name`.
+
+    Raises:
+        UnknownNameError: (a ValueError) "unknown model 'name'; valid: ..." for a name that is not registered.
+    """
     try:
         return _MODELS[name]
-    except KeyError:
-        raise KeyError(f"Unknown model {name!r}; registered models: {', '.join(list_models())}.") from None
+    except (KeyError, TypeError):
+        raise UnknownNameError("model", name, list_models()) from None
 
 
-def build_model(name, num_classes=None, input_shape=(None, None, 3), weights=None, **kwargs):
+def build_model(name, /, num_classes=None, input_shape=(None, None, 3), weights=None, **kwargs):
     """Builds a registered model, optionally with pretrained weights.
 
     Args:
-        name: registry name, one of `list_models()`.
+        name: registry name, one of `list_models()`; an unknown name fails before anything is built. Positional
+            only, so `name=` among the keyword arguments names the built `keras.Model`.
         num_classes: number of output classes (logit channels); may be left out with shipped `weights`.
         input_shape: (height, width, 3); None for a dimension known only at run time.
         weights: None (random initialisation), the short name of weights shipped with kerasseg
@@ -61,7 +114,7 @@ def build_model(name, num_classes=None, input_shape=(None, None, 3), weights=Non
         **kwargs: architecture-specific options passed to the builder.
 
     Returns:
-        A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
+        A `SegmentationModel` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
     spec = get_model_spec(name)
     if weights is not None and not str(weights).endswith(".h5"):
@@ -85,12 +138,16 @@ def build_model(name, num_classes=None, input_shape=(None, None, 3), weights=Non
 
 
 def size_divisor(model):
-    """Returns the height/width divisor a built model needs (its registered `ModelSpec.size_divisor`).
+    """Returns the height/width divisor a built model needs: the export code's one entry point.
 
     Args:
-        model: a `keras.Model`; models whose name is not a registered architecture get 1.
+        model: a `keras.Model`. A `SegmentationModel` knows its divisor whatever its name; a plain model (a
+            `.keras` file saved before models carried their spec) gets the registry entry of its name, and 1
+            when its name is not a registered architecture.
 
     Returns:
         A positive int.
     """
+    if isinstance(model, SegmentationModel):
+        return model.size_divisor
     return _MODELS[model.name].size_divisor if model.name in _MODELS else 1

@@ -21,8 +21,8 @@ def kerasseg_cli(*args, cwd):
 
 
 @pytest.mark.slow
-def test_enet_shapes_recipe_trains_and_exports(tmp_path):
-    recipe = yaml.safe_load((REPO / "configs" / "enet_shapes.yaml").read_text())
+def test_enet_shapes_64x64_recipe_trains_and_exports(tmp_path):
+    recipe = yaml.safe_load((REPO / "configs" / "enet_shapes_64x64.yaml").read_text())
     recipe["output_dir"] = str(tmp_path / "run")
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
 
@@ -33,7 +33,7 @@ def test_enet_shapes_recipe_trains_and_exports(tmp_path):
     losses = [float(row.split(",")[header.index("loss")]) for row in history[1:]]
     assert len(losses) == recipe["train"]["epochs"] and losses[-1] < 0.8 * losses[0], losses
     # The target is val mIoU >= 0.80 within the main job's ~5 minutes; 448 steps on 2 cores give 0.34
-    # (README, Results: configs/enet_shapes_long.yaml reaches the target in ~6000 steps). Guard what we have.
+    # (README, Results: configs/enet_shapes_64x64_long.yaml reaches the target in ~6000 steps). Guard what we have.
     best_miou = float(re.search(r"Best model \(val mIoU ([0-9.]+)\)", out).group(1))
     assert best_miou >= 0.25, best_miou
     assert (tmp_path / "run" / "overlays.png").stat().st_size > 10_000
@@ -46,12 +46,12 @@ def test_enet_shapes_recipe_trains_and_exports(tmp_path):
 
 
 def test_long_recipe_is_the_main_job_trained_longer():
-    # README, Results: configs/enet_shapes_long.yaml reaches the 0.80 target (0.82 after ~25 minutes on 2 cores);
+    # README, Results: configs/enet_shapes_64x64_long.yaml reaches the 0.80 target (0.82 after ~25 minutes on 2 cores);
     # its claim holds only while it is the main job's recipe with more steps and samples.
     from kerasseg.training import load_config
 
-    main = load_config(REPO / "configs" / "enet_shapes.yaml")
-    long = load_config(REPO / "configs" / "enet_shapes_long.yaml")
+    main = load_config(REPO / "configs" / "enet_shapes_64x64.yaml")
+    long = load_config(REPO / "configs" / "enet_shapes_64x64_long.yaml")
     steps = lambda c: c["train"]["epochs"] * c["train"]["steps_per_epoch"]  # noqa: E731
     assert steps(main) == 448 and steps(long) == 6000
     for config in (main, long):

@@ -18,6 +18,7 @@ names are prefixed with the backbone name, so two backbones never clash and mode
 import functools
 
 from kerasseg.backbones._common import LEVELS, OUTPUT_STRIDES, save_backbone_weights
+from kerasseg.errors import check_name
 from kerasseg.backbones.mobilenetv2 import mobilenetv2
 from kerasseg.backbones.resnet import resnet_basic, resnet_bottleneck
 from kerasseg.backbones.vgg import vgg16
@@ -76,6 +77,5 @@ def build_backbone(name, inputs, output_stride=32, weights=None, **options):
     Raises:
         ValueError: unknown name (listing the known ones), bad output_stride, inputs or weights.
     """
-    if name not in _BACKBONES:
-        raise ValueError(f"Unknown backbone {name!r}; available backbones: {', '.join(list_backbones())}.")
+    check_name("backbone", name, list_backbones())
     return _BACKBONES[name](inputs, output_stride=output_stride, weights=weights, **options)

@@ -5,39 +5,14 @@ Block functions that compose Keras layers (each of them serializable), shared by
 """
 import keras
 
+from kerasseg.layers.conv_bn_act import conv_bn_act
 from kerasseg.layers.resize import Resize
 
 #: Atrous rates of the three 3x3 branches for each output stride (DeepLabv3 section 4.3).
 ATROUS_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
 
-BN = dict(momentum=0.99, epsilon=1e-5)
-
-
-def conv_bn_relu(x, filters, kernel_size, name, dilation_rate=1, separable=False):
-    """Conv (no bias) -> BN -> ReLU; `separable`: depthwise (dilated) -> BN -> ReLU -> 1x1 -> BN -> ReLU, the
-    DeepLabv3+ separable conv with batch norm and ReLU after both its parts.
-
-    Args:
-        x: input tensor.
-        filters: output channels.
-        kernel_size: spatial size of the (depthwise) kernel.
-        name: prefix of the layer names.
-        dilation_rate: atrous rate of the (depthwise) conv.
-        separable: depthwise-separable instead of a full conv (only for kernel_size > 1).
-
-    Returns:
-        The output tensor.
-    """
-    if separable and kernel_size != 1:
-        x = keras.layers.DepthwiseConv2D(kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False,
-                                         name=f"{name}_depthwise")(x)
-        x = keras.layers.BatchNormalization(**BN, name=f"{name}_depthwise_bn")(x)
-        x = keras.layers.ReLU(name=f"{name}_depthwise_relu")(x)
-        kernel_size, dilation_rate, name = 1, 1, f"{name}_pointwise"
-    x = keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False,
-                            name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(**BN, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+#: Batch-normalisation settings of ASPP and the DeepLabv3+ decoder (`conv_bn_act` arguments).
+BN = dict(bn_momentum=0.99, bn_epsilon=1e-5)
 
 
 def image_pooling(x, filters, name):
@@ -47,7 +22,7 @@ def image_pooling(x, filters, name):
     at any input size in the SavedModel and becomes MEAN + RESIZE_BILINEAR in TFLite (Resize in ONNX).
     """
     pooled = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
-    pooled = conv_bn_relu(pooled, filters, 1, name)
+    pooled = conv_bn_act(pooled, filters, 1, name, **BN)
     return Resize(name=f"{name}_resize")([pooled, x])
 
 
@@ -75,12 +50,12 @@ def aspp(x, filters=256, atrous_rates=(6, 12, 18), separable=False, dropout_rate
     atrous_rates = tuple(atrous_rates)
     if any(int(r) != r or r < 1 for r in atrous_rates):
         raise ValueError(f"atrous_rates must be positive integers, got {atrous_rates}.")
-    branches = [conv_bn_relu(x, filters, 1, f"{name}_1x1")]
+    branches = [conv_bn_act(x, filters, 1, f"{name}_1x1", **BN)]
     for i, rate in enumerate(atrous_rates, start=1):
-        branches.append(conv_bn_relu(x, filters, 3, f"{name}_atrous{i}", dilation_rate=int(rate),
-                                     separable=separable))
+        branches.append(conv_bn_act(x, filters, 3, f"{name}_atrous{i}", dilation_rate=int(rate),
+                                    separable=separable, **BN))
     if image_pooling_branch:
         branches.append(image_pooling(x, filters, f"{name}_image_pool"))
     x = keras.layers.Concatenate(name=f"{name}_concat")(branches) if len(branches) > 1 else branches[0]
-    x = conv_bn_relu(x, filters, 1, f"{name}_projection")
+    x = conv_bn_act(x, filters, 1, f"{name}_projection", **BN)
     return keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)

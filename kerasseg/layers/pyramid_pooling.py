@@ -5,6 +5,7 @@ Reference: Zhao, Shi, Qi, Wang, Jia, "Pyramid Scene Parsing Network", CVPR 2017,
 import keras
 import tensorflow as tf
 
+from kerasseg.layers.conv_bn_act import conv_bn_act
 from kerasseg.layers.resize import Resize
 
 
@@ -88,20 +89,14 @@ def pyramid_pooling_module(x, filters, name, bins=(1, 2, 3, 6), bottleneck_kerne
     """
     if not bins:
         raise ValueError("bins must name at least one pooling grid size.")
-    bn = dict(momentum=bn_momentum, epsilon=bn_epsilon)
+    bn = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     branches = []
     for b in bins:
         y = AdaptiveAveragePooling2D(b, name=f"{name}_pool{b}")(x)
-        y = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pool{b}_conv")(y)
-        y = keras.layers.BatchNormalization(**bn, name=f"{name}_pool{b}_bn")(y)
-        if stage_activation:
-            y = keras.layers.ReLU(name=f"{name}_pool{b}_relu")(y)
+        y = conv_bn_act(y, filters, 1, f"{name}_pool{b}", activation="relu" if stage_activation else None, **bn)
         branches.append(Resize(name=f"{name}_pool{b}_up")([y, x]))
     y = keras.layers.Concatenate(name=f"{name}_concat")([*branches, x])
-    y = keras.layers.Conv2D(filters, bottleneck_kernel_size, padding="same", use_bias=False,
-                            name=f"{name}_bottleneck_conv")(y)
-    y = keras.layers.BatchNormalization(**bn, name=f"{name}_bottleneck_bn")(y)
-    y = keras.layers.ReLU(name=f"{name}_bottleneck_relu")(y)
+    y = conv_bn_act(y, filters, bottleneck_kernel_size, f"{name}_bottleneck", **bn)
     if dropout_rate:
         y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
     return y

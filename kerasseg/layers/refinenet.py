@@ -12,6 +12,7 @@ networks there is no batch normalisation in the decoder.
 """
 import keras
 
+from kerasseg.layers.conv_bn_act import activation_layer
 from kerasseg.layers.resize import Resize
 
 
@@ -31,9 +32,9 @@ def residual_conv_unit(x, name, filters=None, activation="relu"):
     filters = channels if filters is None else filters
     if filters != channels:
         raise ValueError(f"{name}: a residual conv unit keeps its width: filters={filters}, input has {channels}.")
-    y = _activation(activation, f"{name}_relu1")(x)
+    y = activation_layer(activation, f"{name}_relu1")(x)
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=True, name=f"{name}_conv1")(y)
-    y = _activation(activation, f"{name}_relu2")(y)
+    y = activation_layer(activation, f"{name}_relu2")(y)
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
@@ -97,18 +98,10 @@ def chained_residual_pooling(x, name, stages=4, kernel_size=3, pool_size=5, acti
     if stages < 1:
         raise ValueError(f"{name}: stages must be >= 1, got {stages}.")
     filters = x.shape[-1]
-    x = _activation(activation, f"{name}_relu")(x)
+    x = activation_layer(activation, f"{name}_relu")(x)
     top = x
     for i in range(1, stages + 1):
         top = keras.layers.MaxPooling2D(pool_size, strides=1, padding="same", name=f"{name}_pool{i}")(top)
         top = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv{i}")(top)
         x = keras.layers.Add(name=f"{name}_sum{i}")([x, top])
     return x
-
-
-def _activation(activation, name):
-    if activation == "relu":
-        return keras.layers.ReLU(name=name)
-    if activation == "relu6":
-        return keras.layers.ReLU(max_value=6.0, name=name)
-    raise ValueError(f"activation must be 'relu' or 'relu6', got {activation!r}.")

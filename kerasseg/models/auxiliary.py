@@ -15,6 +15,8 @@ trains such a model with one loss per output, so the labels are repeated for eve
 """
 import keras
 
+from kerasseg.segmentation_model import SegmentationModel
+
 MAIN_OUTPUT = "logits"
 
 
@@ -40,11 +42,13 @@ def inference_model(model):
         model: a `keras.Model`; single-output models are returned unchanged.
 
     Returns:
-        A `keras.Model` named like `model` (so the registry still knows its size divisor).
+        A model named like `model`; a `SegmentationModel` keeps its spec (size divisor, classes, ...).
     """
     if not isinstance(model.output, dict):
         return model
     output_names(model)  # checks MAIN_OUTPUT is there
+    if isinstance(model, SegmentationModel):
+        return SegmentationModel(model.input, model.output[MAIN_OUTPUT], name=model.name, spec=model.spec)
     return keras.Model(model.input, model.output[MAIN_OUTPUT], name=model.name)
 
 

@@ -6,7 +6,8 @@ convs (rates 6/12/18 at output stride 16, 12/24/36 at 8), image pooling, 256 cha
 concat -> 1x1 conv to 256 -> dropout 0.1.
 Decoder: the stride-4 backbone feature projected to 48 channels (1x1 conv, BN, ReLU), concatenated with the
 encoder output bilinearly up-sampled to its size (4x at output stride 16), two 3x3 convs of 256 (BN, ReLU;
-separable when configured), a 1x1 conv to the classes, and bilinear up-sampling to the input size.
+separable when configured), then the shared head (`kerasseg.layers.segmentation_head`): a 1x1 conv to the
+classes and bilinear up-sampling to the input size.
 
 Backbones: "resnet50", "resnet101", "xception" (Keras' Xception, not the paper's modified aligned Xception-65)
 and "mobilenetv2" (the 320-channel block-16 output, without the final 1x1 conv, as the reference mobile
@@ -19,9 +20,12 @@ Every resize is `kerasseg.layers.Resize` to the size of a reference tensor, so t
 import keras
 
 from kerasseg.backbones import build_backbone
-from kerasseg.layers import ATROUS_RATES, Resize, aspp, conv_bn_relu
+from kerasseg.layers import ATROUS_RATES, Resize, aspp, conv_bn_act, segmentation_head
+from kerasseg.layers.aspp import BN
+from kerasseg.errors import check_name
 from kerasseg.models._inputs import check_choice, check_model_arguments
 from kerasseg.registry import register_model
+from kerasseg.segmentation_model import SegmentationModel
 
 BACKBONES = ("mobilenetv2", "resnet50", "resnet101", "xception")
 #: Separable ASPP and decoder convs by default where the paper / reference use them.
@@ -55,7 +59,7 @@ def DeepLabV3Plus(num_classes, input_shape=(None, None, 3), backbone="mobilenetv
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
     input_shape = check_model_arguments("DeepLabV3Plus", num_classes, input_shape, 1)
-    check_choice("backbone", backbone, BACKBONES)
+    check_name("backbone", backbone, BACKBONES)
     check_choice("output_stride", output_stride, tuple(ATROUS_RATES))
     if light_head and atrous_rates:
         raise ValueError("light_head=True has no atrous branches: leave atrous_rates unset.")
@@ -68,11 +72,9 @@ def DeepLabV3Plus(num_classes, input_shape=(None, None, 3), backbone="mobilenetv
     x = aspp(features[32], filters=aspp_filters, atrous_rates=rates, separable=separable,
              dropout_rate=dropout_rate, name="aspp")
 
-    low_level = conv_bn_relu(features[4], low_level_filters, 1, "decoder_low_level")
+    low_level = conv_bn_act(features[4], low_level_filters, 1, "decoder_low_level", **BN)
     x = Resize(name="decoder_upsample")([x, low_level])
     x = keras.layers.Concatenate(name="decoder_concat")([x, low_level])
-    x = conv_bn_relu(x, decoder_filters, 3, "decoder_conv1", separable=separable)
-    x = conv_bn_relu(x, decoder_filters, 3, "decoder_conv2", separable=separable)
-    x = keras.layers.Conv2D(num_classes, 1, name="logits_conv")(x)
-    logits = Resize(name="logits_upsample")([x, inputs])
-    return keras.Model(inputs, logits, name=name)
+    x = conv_bn_act(x, decoder_filters, 3, "decoder_conv1", separable=separable, **BN)
+    x = conv_bn_act(x, decoder_filters, 3, "decoder_conv2", separable=separable, **BN)
+    return SegmentationModel(inputs, segmentation_head(x, num_classes, inputs), name=name)

@@ -17,31 +17,25 @@ As in the authors' Torch code: convolutions have no bias (batch normalisation fo
 per-channel PReLU (initialised to 0.25) and the decoder ReLU, spatial dropout is 0.01 up to bottleneck 2.0 and
 0.1 after it. The model normalises its [0, 255] input with ImageNet mean and standard deviation.
 """
+import functools
+
 import keras
 
-from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D, Resize
-from kerasseg.layers.preprocess import TORCH_RGB_MEAN, TORCH_RGB_STD
+from kerasseg.layers import ChannelZeroPad, ImagePreprocess, MaxUnpooling2D, Resize
+from kerasseg.layers.conv_bn_act import activation_layer, batch_normalization, conv_bn_act
 from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
+from kerasseg.segmentation_model import SegmentationModel
 
+#: Batch-normalisation momentum and epsilon of the authors' Torch code (its momentum 0.1 is Keras' 0.9).
 _BN = dict(momentum=0.9, epsilon=1e-3)
+#: conv -> BN -> activation as ENet names it ("{name}_act"); PReLU in the encoder, ReLU in the decoder.
+_block = functools.partial(conv_bn_act, activation_suffix="act", bn_momentum=_BN["momentum"],
+                           bn_epsilon=_BN["epsilon"])
 
 
-def _activation(x, relu, name):
-    if relu:
-        return keras.layers.ReLU(name=name)(x)
-    return keras.layers.PReLU(
-        alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name
-    )(x)
-
-
-def _conv_bn_act(x, filters, kernel_size, name, strides=1, dilation_rate=1, relu=False, activation=True):
-    x = keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", dilation_rate=dilation_rate, use_bias=False,
-        name=f"{name}_conv",
-    )(x)
-    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
-    return _activation(x, relu, f"{name}_act") if activation else x
+def _act(relu):
+    return "relu" if relu else "prelu"
 
 
 def initial_block(x, name="initial"):
@@ -49,8 +43,8 @@ def initial_block(x, name="initial"):
     conv = keras.layers.Conv2D(13, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
     pool = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     x = keras.layers.Concatenate(name=f"{name}_concat")([conv, pool])
-    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
-    return _activation(x, False, f"{name}_act")
+    x = batch_normalization(x, f"{name}_bn", **_BN)
+    return activation_layer("prelu", f"{name}_act")(x)
 
 
 def regular_bottleneck(x, name, dilation_rate=1, asymmetric_kernel=None, dropout_rate=0.1, relu=False):
@@ -69,16 +63,16 @@ def regular_bottleneck(x, name, dilation_rate=1, asymmetric_kernel=None, dropout
     """
     channels = x.shape[-1]
     internal = channels // 4
-    y = _conv_bn_act(x, internal, 1, f"{name}_reduce", relu=relu)
+    y = _block(x, internal, 1, f"{name}_reduce", activation=_act(relu))
     if asymmetric_kernel:
-        y = _conv_bn_act(y, internal, (asymmetric_kernel, 1), f"{name}_asym_a", relu=relu)
-        y = _conv_bn_act(y, internal, (1, asymmetric_kernel), f"{name}_asym_b", relu=relu)
+        y = _block(y, internal, (asymmetric_kernel, 1), f"{name}_asym_a", activation=_act(relu))
+        y = _block(y, internal, (1, asymmetric_kernel), f"{name}_asym_b", activation=_act(relu))
     else:
-        y = _conv_bn_act(y, internal, 3, f"{name}_conv", dilation_rate=dilation_rate, relu=relu)
-    y = _conv_bn_act(y, channels, 1, f"{name}_expand", relu=relu)
+        y = _block(y, internal, 3, f"{name}_conv", dilation_rate=dilation_rate, activation=_act(relu))
+    y = _block(y, channels, 1, f"{name}_expand", activation=_act(relu))
     y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
     x = keras.layers.Add(name=f"{name}_add")([x, y])
-    return _activation(x, relu, f"{name}_out")
+    return activation_layer(_act(relu), f"{name}_out")(x)
 
 
 def downsampling_bottleneck(x, filters, name, dropout_rate):
@@ -88,26 +82,26 @@ def downsampling_bottleneck(x, filters, name, dropout_rate):
         (output, pooled_input): `pooled_input` is what the max-pool saw, for the matching max-unpooling.
     """
     internal = x.shape[-1] // 4
-    y = _conv_bn_act(x, internal, 2, f"{name}_reduce", strides=2)
-    y = _conv_bn_act(y, internal, 3, f"{name}_conv")
-    y = _conv_bn_act(y, filters, 1, f"{name}_expand")
+    y = _block(x, internal, 2, f"{name}_reduce", strides=2, activation="prelu")
+    y = _block(y, internal, 3, f"{name}_conv", activation="prelu")
+    y = _block(y, filters, 1, f"{name}_expand", activation="prelu")
     y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
     main = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     main = ChannelZeroPad(filters - x.shape[-1], name=f"{name}_pad")(main)
     out = keras.layers.Add(name=f"{name}_add")([main, y])
-    return _activation(out, False, f"{name}_out"), x
+    return activation_layer("prelu", f"{name}_out")(out), x
 
 
 def upsampling_bottleneck(x, filters, pooled_input, name, dropout_rate):
     """Doubles the resolution: 1x1 conv + max-unpooling shortcut; 2x2 stride-2 transposed-conv branch."""
     internal = x.shape[-1] // 4
-    main = _conv_bn_act(x, filters, 1, f"{name}_main", activation=False)
+    main = _block(x, filters, 1, f"{name}_main", activation=None)
     main = MaxUnpooling2D(2, name=f"{name}_unpool")([main, pooled_input])
-    y = _conv_bn_act(x, internal, 1, f"{name}_reduce", relu=True)
+    y = _block(x, internal, 1, f"{name}_reduce", activation="relu")
     y = keras.layers.Conv2DTranspose(internal, 2, strides=2, use_bias=False, name=f"{name}_tconv")(y)
-    y = keras.layers.BatchNormalization(**_BN, name=f"{name}_tconv_bn")(y)
-    y = keras.layers.ReLU(name=f"{name}_tconv_act")(y)
-    y = _conv_bn_act(y, filters, 1, f"{name}_expand", activation=False)
+    y = batch_normalization(y, f"{name}_tconv_bn", **_BN)
+    y = activation_layer("relu", f"{name}_tconv_act")(y)
+    y = _block(y, filters, 1, f"{name}_expand", activation=None)
     y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)
     out = keras.layers.Add(name=f"{name}_add")([main, y])
     return keras.layers.ReLU(name=f"{name}_out")(out)
@@ -138,9 +132,7 @@ def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
     input_shape = check_model_arguments("ENet", num_classes, input_shape, 8)
 
     inputs = keras.Input(input_shape, name="image")
-    x = keras.layers.Normalization(
-        mean=TORCH_RGB_MEAN, variance=[s * s for s in TORCH_RGB_STD], name="normalize"
-    )(inputs)
+    x = ImagePreprocess("torch", name="normalize")(inputs)
     x = initial_block(x)
 
     x, pooled1 = downsampling_bottleneck(x, 64, "bottleneck1_0", dropout_rate=0.01)
@@ -161,7 +153,7 @@ def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
     logits = keras.layers.Conv2DTranspose(
         num_classes, 3, strides=2, padding="same", use_bias=False, name="fullconv"
     )(x)
-    return keras.Model(inputs, logits, name=name)
+    return SegmentationModel(inputs, logits, name=name)
 
 
 @register_model("enet_encoder", size_divisor=8, paper="Paszke et al., ENet, arXiv 1606.02147 (encoder stage)")

@@ -34,6 +34,7 @@ from kerasseg.backbones._common import keras_application_model
 from kerasseg.layers import BilinearUpsamplingKernel, CropToReference
 from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
+from kerasseg.segmentation_model import SegmentationModel
 
 PAPER = "Long, Shelhamer, Darrell, Fully Convolutional Networks for Semantic Segmentation, CVPR 2015"
 #: Crop offsets of the reference nets (they follow from conv1_1's padding of 100 and the layer geometry).
@@ -92,7 +93,7 @@ def _fcn(variant, num_classes, input_shape, fc_units, dropout_rate, weights, lea
             fuse = keras.layers.Add(name="fuse_pool3")([upscore, score_pool3])
             upscore = _upsample(fuse, num_classes, 8, "upscore8", learnable_upsampling)
     logits = CropToReference(offsets["score"], name="score")([upscore, inputs])
-    model = keras.Model(inputs, logits, name=name)
+    model = SegmentationModel(inputs, logits, name=name)
     if weights is not None:
         load_vgg16_imagenet(model, weights)
     return model
@@ -137,21 +138,21 @@ _ARGS_DOC = """
 """
 
 
-@register_model("fcn32s", size_divisor=1, paper=PAPER)
+@register_model("fcn32s", size_divisor=1, paper=PAPER, backbone="vgg16")
 def FCN32s(num_classes, input_shape=(None, None, 3), fc_units=4096, dropout_rate=0.5, weights=None,
            learnable_upsampling=False, name="fcn32s"):
     return _fcn("fcn32s", num_classes, input_shape, fc_units, dropout_rate, weights, learnable_upsampling,
                 False, name)
 
 
-@register_model("fcn16s", size_divisor=1, paper=PAPER)
+@register_model("fcn16s", size_divisor=1, paper=PAPER, backbone="vgg16")
 def FCN16s(num_classes, input_shape=(None, None, 3), fc_units=4096, dropout_rate=0.5, weights=None,
            learnable_upsampling=False, name="fcn16s"):
     return _fcn("fcn16s", num_classes, input_shape, fc_units, dropout_rate, weights, learnable_upsampling,
                 False, name)
 
 
-@register_model("fcn8s", size_divisor=1, paper=PAPER)
+@register_model("fcn8s", size_divisor=1, paper=PAPER, backbone="vgg16")
 def FCN8s(num_classes, input_shape=(None, None, 3), fc_units=4096, dropout_rate=0.5, weights=None,
           learnable_upsampling=False, at_once=True, name="fcn8s"):
     return _fcn("fcn8s", num_classes, input_shape, fc_units, dropout_rate, weights, learnable_upsampling,

@@ -26,9 +26,13 @@ and 32 before their CRP, with ReLU6, as in the authors' network.
 """
 import keras
 
-from kerasseg.layers import Resize, chained_residual_pooling, multi_resolution_fusion, residual_conv_units
-from kerasseg.models._inputs import check_choice, check_model_arguments
+from kerasseg.backbones import build_backbone
+from kerasseg.layers import (Resize, chained_residual_pooling, multi_resolution_fusion, residual_conv_units,
+                             segmentation_head)
+from kerasseg.errors import check_name
+from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
+from kerasseg.segmentation_model import SegmentationModel
 
 BACKBONES = ("resnet50", "resnet101", "resnet152")
 LIGHT_WEIGHT_BACKBONES = ("resnet50", "resnet101", "resnet152", "mobilenetv2")
@@ -44,9 +48,18 @@ def _dropout(x, rate, name):
     return keras.layers.Dropout(rate, name=name)(x) if rate else x
 
 
-def _classifier(x, num_classes, image):
-    x = _conv(x, num_classes, 3, "classifier", use_bias=True)
-    return Resize(name="upsample")([x, image])
+def _model(image, x, num_classes, name, dropout_rate=0.0):
+    """The shared head (3x3 classifier, as the authors' networks) on the decoder output `x`; the model."""
+    logits = segmentation_head(x, num_classes, image, kernel_size=3, dropout_rate=dropout_rate)
+    return SegmentationModel(image, logits, name=name)
+
+
+def _resnet_features(image, backbone, weights, dropout_rate):
+    """The ResNet encoder's features, with dropout on the stride-32 and stride-16 outputs."""
+    features = build_backbone(backbone, image, weights=weights)
+    features[32] = _dropout(features[32], dropout_rate, "encoder32_dropout")
+    features[16] = _dropout(features[16], dropout_rate, "encoder16_dropout")
+    return features
 
 
 @register_model("refinenet", size_divisor=32, paper="Lin et al., RefineNet, CVPR 2017, arXiv 1611.06612")
@@ -69,18 +82,13 @@ def RefineNet(num_classes, input_shape=(None, None, 3), backbone="resnet101", we
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
-    from kerasseg.backbones import build_backbone
-
     input_shape = check_model_arguments("RefineNet", num_classes, input_shape, 32)
-    check_choice("backbone", backbone, BACKBONES)
+    check_name("backbone", backbone, BACKBONES)
     if int(output_rcus) != output_rcus or output_rcus < 1:
         raise ValueError(f"output_rcus must be a positive integer, got {output_rcus!r}.")
 
     image = keras.Input(input_shape, name="image")
-    features = build_backbone(backbone, image, weights=weights)
-    features[32] = _dropout(features[32], dropout_rate, "encoder32_dropout")
-    features[16] = _dropout(features[16], dropout_rate, "encoder16_dropout")
-
+    features = _resnet_features(image, backbone, weights, dropout_rate)
     previous = None
     for block, stride in ((4, 32), (3, 16), (2, 8), (1, 4)):
         prefix = f"refine{block}"
@@ -92,8 +100,7 @@ def RefineNet(num_classes, input_shape=(None, None, 3), backbone="resnet101", we
         x = residual_conv_units(x, 3 if block == 1 else int(output_rcus), f"{prefix}_out_rcu")
         previous = x
 
-    x = _dropout(previous, dropout_rate, "classifier_dropout")
-    return keras.Model(image, _classifier(x, num_classes, image), name=name)
+    return _model(image, previous, num_classes, name, dropout_rate=dropout_rate)
 
 
 def _mobilenetv2_taps(image, features):
@@ -127,21 +134,16 @@ def LightWeightRefineNet(num_classes, input_shape=(None, None, 3), backbone="res
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
-    from kerasseg.backbones import build_backbone
-
     input_shape = check_model_arguments("LightWeightRefineNet", num_classes, input_shape, 32)
-    check_choice("backbone", backbone, LIGHT_WEIGHT_BACKBONES)
+    check_name("backbone", backbone, LIGHT_WEIGHT_BACKBONES)
     image = keras.Input(input_shape, name="image")
     if backbone == "mobilenetv2":
         # The authors' encoder stops at block 16 (320 channels): no final 1x1 conv to 1280.
         features = build_backbone(backbone, image, weights=weights, final_conv=False)
         x = _light_weight_mobilenetv2_decoder(_mobilenetv2_taps(image, features))
-        return keras.Model(image, _classifier(x, num_classes, image), name=name)
+        return _model(image, x, num_classes, name)
 
-    features = build_backbone(backbone, image, weights=weights)
-
-    features[32] = _dropout(features[32], dropout_rate, "encoder32_dropout")
-    features[16] = _dropout(features[16], dropout_rate, "encoder16_dropout")
+    features = _resnet_features(image, backbone, weights, dropout_rate)
     previous = None
     for block, stride in ((4, 32), (3, 16), (2, 8), (1, 4)):
         prefix = f"refine{block}"
@@ -149,7 +151,7 @@ def LightWeightRefineNet(num_classes, input_shape=(None, None, 3), backbone="res
         if previous is not None:
             x = multi_resolution_fusion([x, previous], f"{prefix}_fusion", filters=WIDTHS[stride], kernel_size=1)
         previous = chained_residual_pooling(x, f"{prefix}_crp", kernel_size=1)
-    return keras.Model(image, _classifier(previous, num_classes, image), name=name)
+    return _model(image, previous, num_classes, name)
 
 
 def _light_weight_mobilenetv2_decoder(taps, width=256):

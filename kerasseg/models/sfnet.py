@@ -25,30 +25,29 @@ Differences from the reference code: bilinear sampling uses half-pixel centres e
 included; the reference code uses align_corners=True), so the flow is measured in output pixels (the
 reference's unit is half an output pixel; a constant factor the flow conv absorbs).
 """
+import functools
+
 import keras
 
-from kerasseg.layers import Resize, flow_alignment_module, pyramid_pooling_module
-from kerasseg.models._inputs import check_choice, check_model_arguments
+from kerasseg.backbones import build_backbone
+from kerasseg.layers import (Resize, conv_bn_act, flow_alignment_module, pyramid_pooling_module,
+                             segmentation_head)
+from kerasseg.errors import check_name
+from kerasseg.models._inputs import check_model_arguments
 from kerasseg.models.auxiliary import MAIN_OUTPUT
 from kerasseg.registry import register_model
+from kerasseg.segmentation_model import SegmentationModel
 
 BACKBONES = ("resnet18_deep", "resnet50", "resnet101")
 #: FPN width per encoder, as in the reference code.
 FPN_FILTERS = {"resnet18_deep": 128, "resnet50": 256, "resnet101": 256}
-_BN = dict(momentum=0.9, epsilon=1e-5)  # PyTorch BatchNorm2d defaults
-
-
-def _conv_bn_relu(x, filters, kernel_size, name, use_bias=False):
-    x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+_BN = dict(bn_momentum=0.9, bn_epsilon=1e-5)  # PyTorch BatchNorm2d defaults
+_conv_bn_relu = functools.partial(conv_bn_act, **_BN)
 
 
 def _auxiliary_head(x, num_classes, image, name):
     y = _conv_bn_relu(x, x.shape[-1], 3, name, use_bias=True)
-    y = keras.layers.SpatialDropout2D(0.1, name=f"{name}_dropout")(y)
-    y = keras.layers.Conv2D(num_classes, 1, name=f"{name}_classifier")(y)
-    return Resize(name=f"{name}_upsample")([y, image])
+    return segmentation_head(y, num_classes, image, name=name, dropout_rate=0.1, spatial_dropout=True)
 
 
 @register_model("sfnet", size_divisor=32, paper="Li et al., SFNet, ECCV 2020, arXiv 2002.10120")
@@ -72,10 +71,8 @@ def SFNet(num_classes, input_shape=(None, None, 3), backbone="resnet18_deep", we
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes] (or to
         a dict of such logits with `auxiliary_heads=True`).
     """
-    from kerasseg.backbones import build_backbone
-
     input_shape = check_model_arguments("SFNet", num_classes, input_shape, 32)
-    check_choice("backbone", backbone, BACKBONES)
+    check_name("backbone", backbone, BACKBONES)
     fpn_filters = FPN_FILTERS[backbone] if fpn_filters is None else int(fpn_filters)
     if fpn_filters < 2:
         raise ValueError(f"fpn_filters must be >= 2 (the FAM halves it), got {fpn_filters}.")
@@ -83,8 +80,7 @@ def SFNet(num_classes, input_shape=(None, None, 3), backbone="resnet18_deep", we
     image = keras.Input(input_shape, name="image")
     features = build_backbone(backbone, image, weights=weights)
 
-    f = pyramid_pooling_module(features[32], fpn_filters, "ppm", bins=ppm_bins, bn_momentum=_BN["momentum"],
-                               bn_epsilon=_BN["epsilon"])
+    f = pyramid_pooling_module(features[32], fpn_filters, "ppm", bins=ppm_bins, **_BN)
     pyramid = {32: f}
     auxiliary = {}
     for stride in (16, 8, 4):
@@ -99,7 +95,6 @@ def SFNet(num_classes, input_shape=(None, None, 3), backbone="resnet18_deep", we
     fused = [finest] + [Resize(name=f"fuse_up{s}")([pyramid[s], finest]) for s in (8, 16, 32)]
     x = keras.layers.Concatenate(name="fuse_concat")(fused)
     x = _conv_bn_relu(x, fpn_filters, 3, "fuse")
-    x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
-    logits = Resize(name="upsample")([x, image])
+    logits = segmentation_head(x, num_classes, image)
     outputs = {MAIN_OUTPUT: logits, **auxiliary} if auxiliary_heads else logits
-    return keras.Model(image, outputs, name=name)
+    return SegmentationModel(image, outputs, name=name)

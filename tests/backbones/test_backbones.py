@@ -103,7 +103,7 @@ def test_npz_weights_round_trip(tmp_path, images):
 
 def test_bad_arguments_are_named():
     inputs = keras.Input((64, 64, 3))
-    with pytest.raises(ValueError, match="Unknown backbone 'resnet99'.*resnet50"):
+    with pytest.raises(ValueError, match="unknown backbone 'resnet99'; valid: .*resnet50"):
         build_backbone("resnet99", inputs)
     with pytest.raises(ValueError, match="output_stride"):
         build_backbone("resnet18", inputs, output_stride=4)

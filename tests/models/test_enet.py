@@ -1,42 +1,42 @@
+"""ENet: what is particular to it (the shared checks come from `ModelTester`)."""
+import hashlib
+import re
+
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasseg
 from kerasseg.models import ENet
-from tests.conftest import keras_round_trip
+from tests.helpers import ModelTester, trainable_count
+
+#: sha256 of "path shape" per variable of ENet(12), one per line in `model.variables` order, as on main at
+#: 9a0446e (the spatial-dropout seed generators, numbered per process, as "seed_generator"): weights files saved
+#: since then load into this ENet by name and order. Never update it to make the test pass: a change here breaks
+#: every ENet checkpoint in use.
+ENET_12_VARIABLES_SHA256 = "f6903e08425144cedaf564ad1d5b443ab0e445bc461bdc1b58c020045bef17d1"
 
 
-@pytest.fixture(scope="module")
-def enet_dynamic():
-    return ENet(5)
+class TestENet(ModelTester):
+    architecture = "enet"
+    size_divisor = 8
+    paper = "ENet"
+    num_classes = 5
+    sizes = ((64, 64), (48, 80))
+    export_size = (32, 32)
 
 
-def test_registered_and_built_through_registry():
-    assert "enet" in kerasseg.list_models()
-    model = kerasseg.build_model("enet", 4, input_shape=(64, 64, 3))
-    assert model.name == "enet" and model.output_shape == (None, 64, 64, 4)
-    assert kerasseg.get_model_spec("enet").size_divisor == 8
-
-
-@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
-def test_logits_at_input_resolution(enet_dynamic, size):
-    out = enet_dynamic(np.random.default_rng(0).uniform(0, 255, (2, *size, 3)).astype(np.float32))
-    assert out.shape == (2, *size, 5)
-    assert np.isfinite(out.numpy()).all()
-
-
-def test_unknown_height_width_inside_tf_function(enet_dynamic):
-    fn = tf.function(lambda x: enet_dynamic(x, training=False),
-                     input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    assert fn(tf.zeros([1, 32, 56, 3])).shape == (1, 32, 56, 5)
-    assert fn(tf.zeros([2, 72, 40, 3])).shape == (2, 72, 40, 5)
+def test_variable_names_order_and_shapes_are_pinned():
+    model = ENet(12)
+    listing = "\n".join(f"{v.path} {tuple(v.shape)}" for v in model.variables)
+    listing = re.sub(r"^seed_generator(_\d+)?/", "seed_generator/", listing, flags=re.M)
+    assert len(model.variables) == 561
+    assert hashlib.sha256(listing.encode()).hexdigest() == ENET_12_VARIABLES_SHA256, listing
 
 
 def test_parameter_count_matches_paper_reference():
     model = ENet(12, input_shape=(64, 64, 3))
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    trainable = trainable_count(model)
     # Per-channel PReLU as in the authors' Torch code.
     assert trainable == 356_887
     # The reference PyTorch port (davidtvs/PyTorch-ENet) uses one PReLU slope per layer: same layout otherwise.
@@ -59,18 +59,7 @@ def test_paper_structure():
     assert layer("bottleneck1_1_dropout").rate == 0.01 and layer("bottleneck2_1_dropout").rate == 0.1
     assert not any(getattr(l, "use_bias", False) for l in model.layers if isinstance(l, keras.layers.Conv2D))
     assert isinstance(layer("bottleneck4_0_unpool"), kerasseg.layers.MaxUnpooling2D)
-
-
-@pytest.mark.parametrize("shape", [(60, 64, 3), (64, 66, 3), (64, 64, 1)])
-def test_bad_input_shape_is_rejected(shape):
-    with pytest.raises(ValueError, match="multiple of 8|height, width, 3"):
-        ENet(3, input_shape=shape)
-
-
-def test_keras_round_trip_in_fresh_process(tmp_path):
-    model = ENet(4, input_shape=(None, None, 3))
-    x = np.random.default_rng(0).uniform(0, 255, (1, 32, 48, 3)).astype(np.float32)
-    assert keras_round_trip(model, x, tmp_path) < 1e-5
+    assert isinstance(layer("normalize"), kerasseg.layers.ImagePreprocess) and layer("normalize").mode == "torch"
 
 
 def test_enet_encoder_stage_shares_enet_layer_names_and_starts_the_full_network(tmp_path):

@@ -11,40 +11,9 @@ from kerasseg.layers import FlowWarp
 from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.models import SFNet, inference_model
 from kerasseg.models.auxiliary import auxiliary_losses, output_names, repeat_labels
-from tests.conftest import keras_round_trip
+from tests.helpers import ModelTester, trainable_count
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def trainable_count(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-@pytest.fixture(scope="module")
-def sfnet_dynamic():
-    keras.utils.set_random_seed(0)
-    return SFNet(5)
-
-
-def test_registered_and_built_through_registry():
-    assert "sfnet" in kerasseg.list_models()
-    assert kerasseg.get_model_spec("sfnet").size_divisor == 32
-    model = kerasseg.build_model("sfnet", 3, input_shape=(64, 96, 3))
-    assert model.name == "sfnet" and model.output_shape == (None, 64, 96, 3)
-
-
-@pytest.mark.parametrize("size", [(64, 64), (96, 64)])
-def test_logits_at_input_resolution(sfnet_dynamic, size):
-    out = sfnet_dynamic(np.random.default_rng(0).uniform(0, 255, (2, *size, 3)).astype(np.float32))
-    assert out.shape == (2, *size, 5)
-    assert np.isfinite(out.numpy()).all()
-
-
-def test_unknown_height_width_inside_tf_function(sfnet_dynamic):
-    fn = tf.function(lambda x: sfnet_dynamic(x, training=False),
-                     input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    assert fn(tf.zeros([1, 32, 96, 3])).shape == (1, 32, 96, 5)
-    assert fn(tf.zeros([3, 128, 64, 3])).shape == (3, 128, 64, 5)
 
 
 def test_parameter_count_matches_reference():
@@ -71,75 +40,72 @@ def test_reference_structure():
         layer("aux4_classifier")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"backbone": "vgg16"}, "backbone must be one of"),
-    ({"input_shape": (48, 64, 3)}, "multiple of 32"),
-    ({"input_shape": (64, 64, 1)}, "height, width, 3"),
-    ({"num_classes": 0}, "num_classes"),
-])
-def test_bad_arguments_are_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        SFNet(**{"num_classes": 3, **kwargs})
+class TestSFNet(ModelTester):
+    """SFNet-ResNet-18 (deep stem); the parity model is the inference model of an SFNet trained with deep
+    supervision."""
 
+    architecture = "sfnet"
+    size_divisor = 32
+    paper = "SFNet"
+    num_classes = 5
+    sizes = ((64, 64), (96, 64))
+    export_formats = ("tflite-fp32",)
 
-def test_keras_round_trip_in_fresh_process(tmp_path):
-    model = SFNet(4, input_shape=(None, None, 3))
-    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 96, 3)).astype(np.float32)
-    assert keras_round_trip(model, x, tmp_path) < 1e-5
+    @pytest.fixture(scope="class")
+    @classmethod
+    def trained(cls):
+        """SFNet with deep supervision overfit on one shapes batch with model.fit: (model, images, labels, losses
+        before, losses after)."""
+        images, labels = next(iter(kerasseg.data.shapes_dataset(2, image_size=(64, 64), seed=3).batch(2)))
+        num_classes = len(kerasseg.data.SHAPES_CLASSES)
+        keras.utils.set_random_seed(1)
+        model = SFNet(num_classes, input_shape=(64, 64, 3), auxiliary_heads=True)
+        loss = SegmentationCrossEntropy(num_classes)
+        losses, loss_weights = auxiliary_losses(model, loss, aux_loss_weight=0.4)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses, loss_weights=loss_weights,
+                      jit_compile=False)
 
+        def inference_losses():  # main and total (weighted) loss with BN in inference mode
+            outputs = model(images, training=False)
+            per_output = {name: float(loss(labels, logits)) for name, logits in outputs.items()}
+            return {"logits": per_output["logits"], "total": sum(loss_weights[n] * v for n, v in per_output.items())}
 
-@pytest.fixture(scope="module")
-def overfit_with_auxiliary_heads():
-    """SFNet with deep supervision, overfit on one shapes batch with model.fit; returns (model, images, losses)."""
-    images, labels = next(iter(kerasseg.data.shapes_dataset(2, image_size=(64, 64), seed=3).batch(2)))
-    num_classes = len(kerasseg.data.SHAPES_CLASSES)
-    keras.utils.set_random_seed(1)
-    model = SFNet(num_classes, input_shape=(64, 64, 3), auxiliary_heads=True)
-    loss = SegmentationCrossEntropy(num_classes)
-    losses, loss_weights = auxiliary_losses(model, loss, aux_loss_weight=0.4)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses, loss_weights=loss_weights,
-                  jit_compile=False)
+        before = inference_losses()
+        data = tf.data.Dataset.from_tensors((images, labels)).map(repeat_labels(model))
+        history = model.fit(data.repeat(), steps_per_epoch=40, epochs=1, verbose=0, shuffle=False).history
+        assert set(history) >= {"loss", "logits_loss", "aux_4_loss", "aux_8_loss", "aux_16_loss"}, history
+        return model, images.numpy(), labels.numpy(), before, inference_losses()
 
-    def inference_losses():  # main and total (weighted) loss with BN in inference mode
-        outputs = model(images, training=False)
-        per_output = {name: float(loss(labels, logits)) for name, logits in outputs.items()}
-        return {"logits": per_output["logits"], "total": sum(loss_weights[n] * v for n, v in per_output.items())}
+    def test_auxiliary_heads_train_with_fit_and_drop_for_export(self, trained):
+        model, images, labels, before, after = trained
+        assert output_names(model) == ["logits", "aux_16", "aux_4", "aux_8"]
+        assert after["logits"] < 0.3 * before["logits"], (before, after)
+        assert after["total"] < 0.3 * before["total"], (before, after)
+        deploy = inference_model(model)
+        assert deploy.name == "sfnet" and len(deploy.outputs) == 1
+        np.testing.assert_allclose(deploy(images).numpy(), model(images)["logits"].numpy(), atol=1e-5)
+        # The auxiliary heads add parameters only to the training model.
+        assert trainable_count(deploy) == trainable_count(SFNet(len(kerasseg.data.SHAPES_CLASSES)))
+        assert np.mean(deploy(images).numpy().argmax(-1) == labels) > 0.8
 
-    before = inference_losses()
-    data = tf.data.Dataset.from_tensors((images, labels)).map(repeat_labels(model))
-    history = model.fit(data.repeat(), steps_per_epoch=40, epochs=1, verbose=0, shuffle=False).history
-    assert set(history) >= {"loss", "logits_loss", "aux_4_loss", "aux_8_loss", "aux_16_loss"}, history
-    return model, images.numpy(), labels.numpy(), before, inference_losses()
+    @pytest.fixture(scope="class")
+    @classmethod
+    def parity_model(cls, trained):
+        model, images, labels, _, _ = trained
+        return inference_model(model), images, labels
 
+    def test_flow_warp_is_builtin_gather(self, export_result):
+        from kerasseg.export import assert_builtin_ops_only
 
-def test_auxiliary_heads_train_with_fit_and_drop_for_export(overfit_with_auxiliary_heads):
-    model, images, labels, before, after = overfit_with_auxiliary_heads
-    assert output_names(model) == ["logits", "aux_16", "aux_4", "aux_8"]
-    assert after["logits"] < 0.3 * before["logits"], (before, after)
-    assert after["total"] < 0.3 * before["total"], (before, after)
-    deploy = inference_model(model)
-    assert deploy.name == "sfnet" and len(deploy.outputs) == 1
-    np.testing.assert_allclose(deploy(images).numpy(), model(images)["logits"].numpy(), atol=1e-5)
-    # The auxiliary heads add parameters only to the training model.
-    assert trainable_count(deploy) == trainable_count(SFNet(len(kerasseg.data.SHAPES_CLASSES)))
-    assert np.mean(deploy(images).numpy().argmax(-1) == labels) > 0.8
-
-
-def test_tflite_fp32_parity_on_trained_weights(overfit_with_auxiliary_heads, tmp_path):
-    from kerasseg.export import assert_builtin_ops_only, export_model
-
-    model, images, _, _, _ = overfit_with_auxiliary_heads
-    deploy = inference_model(model)
-    result = export_model(deploy, tmp_path, formats=["tflite-fp32"], input_size=(64, 64), parity_images=images)
-    (row,) = result["parity"]
-    assert row["passed"] and row["max_abs_diff"] <= 1e-4, row
-    assert "GATHER" in assert_builtin_ops_only(result["artifacts"]["tflite-fp32"])
+        (row,) = export_result["parity"]
+        assert row["passed"] and row["max_abs_diff"] <= 1e-4, row
+        assert "GATHER" in assert_builtin_ops_only(export_result["artifacts"]["tflite-fp32"])
 
 
 def test_recipe_builds_its_model():
     from kerasseg.training import load_config
 
-    config = load_config(REPO / "configs" / "sfnet_resnet18_shapes.yaml")
+    config = load_config(REPO / "configs" / "sfnet_resnet18_shapes_64x64.yaml")
     assert config["model"]["options"] == {"backbone": "resnet18_deep", "auxiliary_heads": True, "weights": None}
     assert config["train"]["aux_loss_weight"] == 0.4
     model = kerasseg.build_model("sfnet", 6, input_shape=(*config["data"]["crop_size"], 3),
@@ -160,7 +126,7 @@ def test_recipe_trains_with_auxiliary_heads_and_exports_with_parity(tmp_path):
 
     from kerasseg.export.tflite import _schema
 
-    recipe = yaml.safe_load((REPO / "configs" / "sfnet_resnet18_shapes.yaml").read_text())
+    recipe = yaml.safe_load((REPO / "configs" / "sfnet_resnet18_shapes_64x64.yaml").read_text())
     recipe["data"].update(train={"num_samples": 128, "seed": 1}, val={"num_samples": 32, "seed": 2}, batch_size=8)
     recipe["train"]["epochs"] = 4
     recipe["export"].update(calibration_samples=32, parity_samples=16)

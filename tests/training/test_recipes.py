@@ -7,7 +7,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_deeplabv3plus_mobilenetv2_recipe_builds_its_model():
-    config = load_config(REPO / "configs" / "deeplabv3plus_mobilenetv2_shapes.yaml")
+    config = load_config(REPO / "configs" / "deeplabv3plus_mobilenetv2_shapes_64x64.yaml")
     assert config["model"]["name"] == "deeplabv3plus"
     assert config["model"]["options"]["backbone"] == "mobilenetv2"
     height, width = config["data"]["crop_size"]
