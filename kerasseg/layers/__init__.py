@@ -4,6 +4,7 @@ from kerasseg.layers.bilinear import BilinearUpsamplingKernel, bilinear_kernel_2
 from kerasseg.layers.channel_pad import ChannelZeroPad
 from kerasseg.layers.crop import CropToReference
 from kerasseg.layers.flow_alignment import FlowWarp, flow_alignment_module
+from kerasseg.layers.normalization import BatchNormalization
 from kerasseg.layers.preprocess import ImagePreprocess
 from kerasseg.layers.pyramid_pooling import AdaptiveAveragePooling2D, pyramid_pooling_module
 from kerasseg.layers.refinenet import (
@@ -18,6 +19,7 @@ from kerasseg.layers.unpool import MaxUnpooling2D
 __all__ = [
     "ATROUS_RATES",
     "AdaptiveAveragePooling2D",
+    "BatchNormalization",
     "BilinearUpsamplingKernel",
     "ChannelZeroPad",
     "CropToReference",
