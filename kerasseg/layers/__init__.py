@@ -6,6 +6,7 @@ from kerasseg.layers.crop import CropToReference
 from kerasseg.layers.flow_alignment import FlowWarp, flow_alignment_module
 from kerasseg.layers.normalization import BatchNormalization
 from kerasseg.layers.preprocess import ImagePreprocess
+from kerasseg.layers.prelu import PReLU
 from kerasseg.layers.pyramid_pooling import AdaptiveAveragePooling2D, pyramid_pooling_module
 from kerasseg.layers.refinenet import (
     chained_residual_pooling,
@@ -26,6 +27,7 @@ __all__ = [
     "FlowWarp",
     "ImagePreprocess",
     "MaxUnpooling2D",
+    "PReLU",
     "Resize",
     "aspp",
     "bilinear_kernel_2d",

@@ -16,10 +16,13 @@ Layout (Table 1 of the paper), for an H x W input:
 As in the authors' Torch code: convolutions have no bias (batch normalisation follows), the encoder uses
 per-channel PReLU (initialised to 0.25) and the decoder ReLU, spatial dropout is 0.01 up to bottleneck 2.0 and
 0.1 after it. The model normalises its [0, 255] input with ImageNet mean and standard deviation.
+
+Batch normalization and PReLU are kerasseg's drop-in subclasses of Keras' layers (same names, variables and
+weights): the fused BN kernel trains faster, and the PReLU's inference graph runs in XNNPACK when quantized to int8.
 """
 import keras
 
-from kerasseg.layers import ChannelZeroPad, MaxUnpooling2D
+from kerasseg.layers import BatchNormalization, ChannelZeroPad, MaxUnpooling2D, PReLU
 from kerasseg.layers.preprocess import TORCH_RGB_MEAN, TORCH_RGB_STD
 from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
@@ -30,7 +33,7 @@ _BN = dict(momentum=0.9, epsilon=1e-3)
 def _activation(x, relu, name):
     if relu:
         return keras.layers.ReLU(name=name)(x)
-    return keras.layers.PReLU(
+    return PReLU(
         alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name
     )(x)
 
@@ -40,7 +43,7 @@ def _conv_bn_act(x, filters, kernel_size, name, strides=1, dilation_rate=1, relu
         filters, kernel_size, strides=strides, padding="same", dilation_rate=dilation_rate, use_bias=False,
         name=f"{name}_conv",
     )(x)
-    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
+    x = BatchNormalization(**_BN, name=f"{name}_bn")(x)
     return _activation(x, relu, f"{name}_act") if activation else x
 
 
@@ -49,7 +52,7 @@ def initial_block(x, name="initial"):
     conv = keras.layers.Conv2D(13, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
     pool = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     x = keras.layers.Concatenate(name=f"{name}_concat")([conv, pool])
-    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
+    x = BatchNormalization(**_BN, name=f"{name}_bn")(x)
     return _activation(x, False, f"{name}_act")
 
 
@@ -105,7 +108,7 @@ def upsampling_bottleneck(x, filters, pooled_input, name, dropout_rate):
     main = MaxUnpooling2D(2, name=f"{name}_unpool")([main, pooled_input])
     y = _conv_bn_act(x, internal, 1, f"{name}_reduce", relu=True)
     y = keras.layers.Conv2DTranspose(internal, 2, strides=2, use_bias=False, name=f"{name}_tconv")(y)
-    y = keras.layers.BatchNormalization(**_BN, name=f"{name}_tconv_bn")(y)
+    y = BatchNormalization(**_BN, name=f"{name}_tconv_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_tconv_act")(y)
     y = _conv_bn_act(y, filters, 1, f"{name}_expand", activation=False)
     y = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(y)

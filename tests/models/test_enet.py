@@ -71,3 +71,23 @@ def test_keras_round_trip_in_fresh_process(tmp_path):
     model = ENet(4, input_shape=(None, None, 3))
     x = np.random.default_rng(0).uniform(0, 255, (1, 32, 48, 3)).astype(np.float32)
     assert keras_round_trip(model, x, tmp_path) < 1e-5
+
+
+def test_variables_identical_to_plain_keras_layers(monkeypatch):
+    # Compatibility promise: the fused BN / int8-friendly PReLU subclasses keep ENet's layer names, variable
+    # order and shapes (and weight-file paths) exactly as an ENet built from keras.layers, and load its weights.
+    import kerasseg.models.enet as enet_module
+
+    ours = ENet(6, input_shape=(32, 32, 3))
+    monkeypatch.setattr(enet_module, "BatchNormalization", keras.layers.BatchNormalization)
+    monkeypatch.setattr(enet_module, "PReLU", keras.layers.PReLU)
+    plain = ENet(6, input_shape=(32, 32, 3))
+    assert type(plain.get_layer("initial_bn")) is keras.layers.BatchNormalization
+    # Seed generators (spatial dropout) are numbered per process; every other path must match.
+    path = lambda v: "seed_generator" if v.path.startswith("seed_generator") else v.path  # noqa: E731
+    assert [(path(v), v.shape) for v in ours.variables] == [(path(v), v.shape) for v in plain.variables]
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    plain(x, training=True)  # move the moving statistics
+    ours.set_weights(plain.get_weights())
+    y_plain, y_ours = plain(x, training=False).numpy(), ours(x, training=False).numpy()
+    np.testing.assert_allclose(y_ours, y_plain, rtol=1e-4, atol=1e-4 * np.abs(y_plain).max())
