@@ -5,6 +5,7 @@ Block functions that compose Keras layers (each of them serializable), shared by
 """
 import keras
 
+from kerasseg.layers.normalization import BatchNormalization
 from kerasseg.layers.resize import Resize
 
 #: Atrous rates of the three 3x3 branches for each output stride (DeepLabv3 section 4.3).
@@ -31,12 +32,12 @@ def conv_bn_relu(x, filters, kernel_size, name, dilation_rate=1, separable=False
     if separable and kernel_size != 1:
         x = keras.layers.DepthwiseConv2D(kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False,
                                          name=f"{name}_depthwise")(x)
-        x = keras.layers.BatchNormalization(**BN, name=f"{name}_depthwise_bn")(x)
+        x = BatchNormalization(**BN, name=f"{name}_depthwise_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_depthwise_relu")(x)
         kernel_size, dilation_rate, name = 1, 1, f"{name}_pointwise"
     x = keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False,
                             name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(**BN, name=f"{name}_bn")(x)
+    x = BatchNormalization(**BN, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

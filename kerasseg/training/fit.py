@@ -16,6 +16,8 @@ from kerasseg.models.auxiliary import (MAIN_OUTPUT, auxiliary_losses, has_auxili
 from kerasseg.registry import build_model, get_model_spec
 from kerasseg.training.config import load_config, save_config, validate_config
 from kerasseg.training.inputs import build_datasets
+from kerasseg.training.optimizers import Adam
+from kerasseg.training.performance import configure
 
 
 @dataclasses.dataclass
@@ -68,9 +70,22 @@ def poly_schedule(learning_rate, total_steps, power=0.9):
     )
 
 
-def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9):
-    """Adam with polynomial decay and decoupled weight decay that skips BN, PReLU and bias parameters."""
-    optimizer = keras.optimizers.Adam(
+def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9, fused=True):
+    """Adam with polynomial decay and decoupled weight decay that skips BN, PReLU and bias parameters.
+
+    Args:
+        learning_rate: the initial learning rate of the poly schedule.
+        total_steps: steps until the learning rate reaches 0.
+        weight_decay: decoupled (AdamW-style) weight decay; 0 for none.
+        poly_power: the poly schedule's power.
+        fused: `kerasseg.training.optimizers.Adam` (one fused kernel per variable, same updates and state)
+            instead of `keras.optimizers.Adam`.
+
+    Returns:
+        The optimizer.
+    """
+    adam = Adam if fused else keras.optimizers.Adam
+    optimizer = adam(
         learning_rate=poly_schedule(learning_rate, total_steps, poly_power),
         weight_decay=weight_decay or None,
     )
@@ -138,6 +153,7 @@ def fit(config, base_dir=".", verbose=2):
     data_config, train_config = config["data"], config["train"]
     output_dir = pathlib.Path(config["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
+    configure()  # thread pools; a no-op when TensorFlow already runs
     keras.utils.set_random_seed(train_config["seed"])
 
     splits = build_datasets(config, base_dir=base_dir)
