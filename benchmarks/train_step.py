@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+KERAS_VARIANTS = ["kerasseg 9a0446e", "default", "default, no metric", "default + XLA"]
 CONFIGS = {
     "enet64": dict(model="enet", batch=16, size=(64, 64), steps=5),
     "enet360": dict(model="enet", batch=4, size=(360, 480), steps=2),
@@ -228,9 +229,7 @@ class TorchVariant:
     def __init__(self, label, config, images, labels, class_weights, compile_model=False):
         import torch
 
-        from kerasseg.training.performance import cpu_cores
-
-        torch.set_num_threads(cpu_cores())
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
         self.label = label
         start = time.perf_counter()
         if config["model"] == "enet":
@@ -257,13 +256,62 @@ class TorchVariant:
         return loss.item()
 
 
-def run_config(name, rounds, peer, torch_compile, op_counts):
-    config = CONFIGS[name]
+class SubprocessTorchVariant:
+    """The PyTorch peer run by another Python (`--peer-python`, e.g. a venv whose torchvision matches its torch),
+    stepped over a pipe; its CPU time is read from /proc."""
+
+    def __init__(self, label, config_name, python, compile_model=False):
+        import subprocess
+
+        self.label = label
+        start = time.perf_counter()
+        command = [python, os.path.abspath(__file__), "--torch-worker", config_name]
+        if compile_model:
+            command.append("--torch-compile")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                        bufsize=1)
+        self._expect("ready")
+        self.first_step_s = time.perf_counter() - start
+
+    def _expect(self, word):
+        line = self.process.stdout.readline().strip()
+        if line != word:
+            raise RuntimeError(f"the PyTorch worker answered {line!r} instead of {word!r}")
+
+    def step(self):
+        self.process.stdin.write("step\n")
+        self._expect("ok")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def torch_worker(config_name, compile_model):
+    config = CONFIGS[config_name]
+    variant = TorchVariant("worker", config, *make_batch(config), compile_model=compile_model)
+    del variant.first_step_s
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "step":
+            variant.step()
+            print("ok", flush=True)
+
+
+def make_batch(config):
+    """The benchmark batch: images, labels (a few ignored pixels, as padded crops have), class weights."""
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (config["batch"], *config["size"], 3)).astype(np.float32)
     labels = rng.integers(0, NUM_CLASSES, (config["batch"], *config["size"])).astype(np.int32)
-    labels[:, :4] = 255  # some ignored pixels, as crops with padding have
+    labels[:, :4] = 255
     class_weights = list(rng.uniform(1.0, 10.0, NUM_CLASSES))
+    return images, labels, class_weights
+
+
+def run_config(name, rounds, peer, torch_compile, op_counts, peer_python=None, only=None):
+    config = CONFIGS[name]
+    images, labels, class_weights = make_batch(config)
 
     variants = [
         lambda: KerasVariant("kerasseg 9a0446e", config, images, labels, class_weights, baseline=True),
@@ -271,13 +319,20 @@ def run_config(name, rounds, peer, torch_compile, op_counts):
         lambda: KerasVariant("default, no metric", config, images, labels, class_weights, metric=False),
         lambda: KerasVariant("default + XLA", config, images, labels, class_weights, xla=True),
     ]
+    if only:
+        keep = [make for make, label in zip(variants, KERAS_VARIANTS) if label in only]
+        variants = keep
     skipped = []
     if has_amx():
         variants.append(lambda: KerasVariant("mixed_bfloat16", config, images, labels, class_weights,
                                              policy="mixed_bfloat16"))
     else:
         skipped.append("mixed_bfloat16 (no AMX on this CPU)")
-    if peer:
+    if peer and peer_python:
+        variants.append(lambda: SubprocessTorchVariant("PyTorch eager", name, peer_python))
+        if torch_compile:
+            variants.append(lambda: SubprocessTorchVariant("PyTorch torch.compile", name, peer_python, True))
+    elif peer:
         variants.append(lambda: TorchVariant("PyTorch eager", config, images, labels, class_weights))
         if torch_compile:
             variants.append(lambda: TorchVariant("PyTorch torch.compile", config, images, labels, class_weights,
@@ -288,10 +343,11 @@ def run_config(name, rounds, peer, torch_compile, op_counts):
     for _ in range(rounds):
         for variant in built:
             for _ in range(config["steps"]):
-                wall, cpu = time.perf_counter(), _cpu_seconds()
+                cpu_seconds = getattr(variant, "cpu_seconds", _cpu_seconds)
+                wall, cpu = time.perf_counter(), cpu_seconds()
                 variant.step()
                 times[variant.label].append(time.perf_counter() - wall)
-                cores[variant.label][0] += _cpu_seconds() - cpu
+                cores[variant.label][0] += cpu_seconds() - cpu
                 cores[variant.label][1] += times[variant.label][-1]
     counts = {v.label: v.op_count() for v in built if op_counts and isinstance(v, KerasVariant)}
     return config, built, times, cores, counts, skipped
@@ -323,10 +379,16 @@ def main(argv=None):
     parser.add_argument("--peer", action="store_true", help="also run the PyTorch implementation (bench extra)")
     parser.add_argument("--torch-compile", action="store_true", help="with --peer: also torch.compile")
     parser.add_argument("--op-counts", action="store_true", help="count the ops of each traced Keras step")
+    parser.add_argument("--peer-python", default=None,
+                        help="with --peer: run PyTorch in this Python (a venv with torch + torchvision + smp)")
+    parser.add_argument("--variants", nargs="+", default=None, help="only these Keras variants (labels)")
     parser.add_argument("--intra-op-threads", type=int, default=None)
     parser.add_argument("--inter-op-threads", type=int, default=None)
+    parser.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.peer:
+    if args.torch_worker:
+        return torch_worker(args.torch_worker, args.torch_compile)
+    if args.peer and not args.peer_python:
         try:
             import torch  # noqa: F401
             if "dlv3" in args.configs:
@@ -342,7 +404,7 @@ def main(argv=None):
     table = []
     for name in args.configs:
         config, built, times, cores, counts, skipped = run_config(name, args.rounds, args.peer, args.torch_compile,
-                                                                  args.op_counts)
+                                                                  args.op_counts, args.peer_python, args.variants)
         rows = format_rows(name, config, built, times, cores, counts)
         table += rows if not table else rows[1:]
         for line in skipped:
