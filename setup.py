@@ -6,6 +6,7 @@ GPU machines take `tensorflow[and-cuda]`; both provide the same `tensorflow` mod
     pip install -e ".[cpu]"        # CPU only (laptops, CI)
     pip install -e ".[gpu]"        # Linux + NVIDIA GPU
     pip install -e ".[cpu,dev]"    # plus the test tools
+    pip install -e ".[cpu,bench]"  # plus PyTorch, for `python -m benchmarks.train_step --peer`
 """
 import pathlib
 import re
@@ -43,6 +44,8 @@ setup(
         "cpu": [f"tensorflow-cpu{TF_RANGE}"],
         "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],
         "dev": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        # benchmarks/train_step.py --peer (never a test dependency): PyTorch on the same batches.
+        "bench": ["torch>=2.4", "segmentation-models-pytorch>=0.3"],
     },
     entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
 )

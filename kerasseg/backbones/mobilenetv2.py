@@ -4,7 +4,7 @@ weights load."""
 import keras
 
 from kerasseg.backbones._common import LayerFactory, StrideSchedule, check_inputs, load_weights
-from kerasseg.layers import ImagePreprocess
+from kerasseg.layers import BatchNormalization, ImagePreprocess
 
 #: (output channels, stride, expansion) of inverted-residual blocks 0..16 (Table 2 of the paper).
 INVERTED_RESIDUAL_BLOCKS = (
@@ -41,16 +41,16 @@ def _inverted_residual(layer, x, filters, stride, rate, expansion, block_id):
     if block_id:
         y = layer(keras.layers.Conv2D, f"{prefix}expand", expansion * in_channels, 1, padding="same",
                   use_bias=False)(y)
-        y = layer(keras.layers.BatchNormalization, f"{prefix}expand_BN", **_BN)(y)
+        y = layer(BatchNormalization, f"{prefix}expand_BN", **_BN)(y)
         y = layer(keras.layers.ReLU, f"{prefix}expand_relu", 6.0)(y)
     if stride == 2:
         y = layer(keras.layers.ZeroPadding2D, f"{prefix}pad", _correct_pad(y))(y)
     y = layer(keras.layers.DepthwiseConv2D, f"{prefix}depthwise", 3, strides=stride, use_bias=False,
               padding="same" if stride == 1 else "valid", dilation_rate=rate)(y)
-    y = layer(keras.layers.BatchNormalization, f"{prefix}depthwise_BN", **_BN)(y)
+    y = layer(BatchNormalization, f"{prefix}depthwise_BN", **_BN)(y)
     y = layer(keras.layers.ReLU, f"{prefix}depthwise_relu", 6.0)(y)
     y = layer(keras.layers.Conv2D, f"{prefix}project", filters, 1, padding="same", use_bias=False)(y)
-    y = layer(keras.layers.BatchNormalization, f"{prefix}project_BN", **_BN)(y)
+    y = layer(BatchNormalization, f"{prefix}project_BN", **_BN)(y)
     if in_channels == filters and stride == 1:
         return layer(keras.layers.Add, f"{prefix}add")([x, y])
     return y
@@ -79,7 +79,7 @@ def mobilenetv2(inputs, output_stride=32, weights=None, name="mobilenetv2", fina
     schedule = StrideSchedule(output_stride)
     x = layer(ImagePreprocess, "preprocess", "tf")(inputs)
     x = layer(keras.layers.Conv2D, "Conv1", 32, 3, strides=schedule.step(2)[0], padding="same", use_bias=False)(x)
-    x = layer(keras.layers.BatchNormalization, "bn_Conv1", **_BN)(x)
+    x = layer(BatchNormalization, "bn_Conv1", **_BN)(x)
     x = layer(keras.layers.ReLU, "Conv1_relu", 6.0)(x)
     features = {}
     for block_id, (filters, stride, expansion) in enumerate(INVERTED_RESIDUAL_BLOCKS):
@@ -90,7 +90,7 @@ def mobilenetv2(inputs, output_stride=32, weights=None, name="mobilenetv2", fina
                 features[level] = x
     if final_conv:
         x = layer(keras.layers.Conv2D, "Conv_1", 1280, 1, use_bias=False)(x)
-        x = layer(keras.layers.BatchNormalization, "Conv_1_bn", **_BN)(x)
+        x = layer(BatchNormalization, "Conv_1_bn", **_BN)(x)
         x = layer(keras.layers.ReLU, "out_relu", 6.0)(x)
     features[32] = x
     if weights is not None and not final_conv and not str(weights).endswith(".npz"):
@@ -106,6 +106,6 @@ def mobilenetv2(inputs, output_stride=32, weights=None, name="mobilenetv2", fina
 def _unused_final_conv(layer):
     conv = keras.layers.Conv2D(1280, 1, use_bias=False, name=f"{layer.prefix}_Conv_1")
     conv.build((None, None, None, 320))
-    bn = keras.layers.BatchNormalization(name=f"{layer.prefix}_Conv_1_bn", **_BN)
+    bn = BatchNormalization(name=f"{layer.prefix}_Conv_1_bn", **_BN)
     bn.build((None, None, None, 1280))
     layer.layers["Conv_1"], layer.layers["Conv_1_bn"] = conv, bn

@@ -6,7 +6,9 @@ from kerasseg.layers.conv_bn_act import activation_layer, batch_normalization, c
 from kerasseg.layers.crop import CropToReference
 from kerasseg.layers.flow_alignment import FlowWarp, flow_alignment_module
 from kerasseg.layers.head import segmentation_head
+from kerasseg.layers.normalization import BatchNormalization
 from kerasseg.layers.preprocess import ImagePreprocess
+from kerasseg.layers.prelu import PReLU
 from kerasseg.layers.pyramid_pooling import AdaptiveAveragePooling2D, pyramid_pooling_module
 from kerasseg.layers.refinenet import (
     chained_residual_pooling,
@@ -20,12 +22,14 @@ from kerasseg.layers.unpool import MaxUnpooling2D
 __all__ = [
     "ATROUS_RATES",
     "AdaptiveAveragePooling2D",
+    "BatchNormalization",
     "BilinearUpsamplingKernel",
     "ChannelZeroPad",
     "CropToReference",
     "FlowWarp",
     "ImagePreprocess",
     "MaxUnpooling2D",
+    "PReLU",
     "Resize",
     "aspp",
     "bilinear_kernel_2d",

@@ -8,12 +8,16 @@ Normalization", ICML 2015; He et al., "Delving Deep into Rectifiers" (PReLU), IC
 """
 import keras
 
+from kerasseg.layers.normalization import BatchNormalization
+from kerasseg.layers.prelu import PReLU
+
 #: Activations `activation_layer` builds; None means no activation.
 ACTIVATIONS = ("relu", "relu6", "prelu")
 
 
 def batch_normalization(x, name, momentum=0.99, epsilon=1e-3):
-    """Batch normalisation over the channel axis.
+    """Batch normalisation over the channel axis (kerasseg's `BatchNormalization`: Keras' layer on the fused
+    kernel, same variables and results).
 
     Args:
         x: input tensor [B, H, W, C].
@@ -25,7 +29,7 @@ def batch_normalization(x, name, momentum=0.99, epsilon=1e-3):
     Returns:
         The normalised tensor.
     """
-    return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)(x)
+    return BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)(x)
 
 
 def activation_layer(kind, name):
@@ -33,7 +37,8 @@ def activation_layer(kind, name):
 
     Args:
         kind: "relu", "relu6" (ReLU capped at 6, MobileNetV2 / Light-Weight RefineNet) or "prelu" (one slope per
-            channel, shared over height and width, initialised to 0.25 as in PyTorch and the ENet Torch code).
+            channel, shared over height and width, initialised to 0.25 as in PyTorch and the ENet Torch code;
+            kerasseg's `PReLU`, whose int8 graph XNNPACK delegates).
         name: the layer's name.
 
     Returns:
@@ -44,7 +49,7 @@ def activation_layer(kind, name):
     if kind == "relu6":
         return keras.layers.ReLU(max_value=6.0, name=name)
     if kind == "prelu":
-        return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+        return PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
     raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {kind!r}.")
 
 

@@ -6,6 +6,11 @@ layer recomputes the argmax position of each pooling window from the tensor that
 splits every k x k window into k*k channel groups, an equality test against the window maximum marks the winner
 (the first one in row-major order on ties, as argmax does), SELECT_V2 places the updates there and
 DEPTH_TO_SPACE restores the layout. Every op is builtin in TFLite (int8 included) and exists in ONNX.
+
+In training the layer runs one kernel instead of those ~20: scattering the updates to each window's argmax is
+exactly what the gradient of max-pooling does, so `MaxPoolGrad(pooled_input, max_pool(pooled_input), updates)`
+computes the same tensor (first position on ties, as TensorFlow's CPU kernel scans the window row by row), and
+its own gradient gathers from the same positions. Inference, and so every exported graph, keeps the builtin path.
 """
 import keras
 import tensorflow as tf
@@ -34,9 +39,15 @@ class MaxUnpooling2D(keras.layers.Layer):
             raise ValueError(f"pool_size must be an integer >= 2, got {pool_size!r}.")
         self.pool_size = int(pool_size)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         updates, pooled_input = inputs
         k = self.pool_size
+        if training:
+            window = [1, k, k, 1]
+            return tf.raw_ops.MaxPoolGrad(
+                orig_input=pooled_input, orig_output=tf.nn.max_pool2d(pooled_input, k, k, "VALID"),
+                grad=tf.cast(updates, pooled_input.dtype), ksize=window, strides=window, padding="VALID",
+            )
         # [B, h, w, k*k*C], channel block j holds window position (j // k, j % k).
         windows = tf.split(tf.nn.space_to_depth(pooled_input, k), k * k, axis=-1)
         window_max = windows[0]

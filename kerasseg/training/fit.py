@@ -18,6 +18,7 @@ from kerasseg.models.auxiliary import (MAIN_OUTPUT, auxiliary_losses, has_auxili
 from kerasseg.registry import build_model, get_model_spec
 from kerasseg.training.config import load_config, save_config, validate_config
 from kerasseg.training.inputs import build_datasets
+from kerasseg.training.performance import configure
 from kerasseg.utils import transfer_weights
 
 
@@ -246,6 +247,7 @@ def fit(config, base_dir=".", verbose=2):
     data_config, train_config = config["data"], config["train"]
     output_dir = pathlib.Path(config["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
+    configure()  # thread pools; a no-op when TensorFlow already runs
     keras.utils.set_random_seed(train_config["seed"])
 
     splits = build_datasets(config, base_dir=base_dir)

@@ -62,3 +62,26 @@ def test_serialization_and_bad_pool_size():
     assert MaxUnpooling2D.from_config(layer.get_config()).pool_size == 3
     with pytest.raises(ValueError, match="pool_size"):
         MaxUnpooling2D(1)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_training_path_equals_builtin_path_with_ties_and_gradients(k):
+    # Training runs one MaxPoolGrad kernel; inference (and every export) the builtin-op path. They must agree on
+    # values (ties included: quantized inputs make many) and on the gradient with respect to the updates.
+    rng = np.random.default_rng(1)
+    pooled_input = tf.constant(rng.integers(0, 3, (2, 4 * k, 6 * k, 5)).astype(np.float32))
+    updates = tf.constant(rng.normal(size=(2, 4, 6, 5)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=pooled_input.shape).astype(np.float32))
+    layer = MaxUnpooling2D(k)
+    results = {}
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            tape.watch(updates)
+            out = layer([updates, pooled_input], training=training)
+            objective = tf.reduce_sum(out * upstream)
+        results[training] = out.numpy(), tape.gradient(objective, updates).numpy()
+    np.testing.assert_array_equal(results[True][0], results[False][0])
+    np.testing.assert_array_equal(results[True][1], results[False][1])
+    np.testing.assert_array_equal(results[False][0], argmax_unpool(updates, pooled_input, k).numpy())
+    graph = tf.function(lambda u, x: layer([u, x], training=True)).get_concrete_function(updates, pooled_input).graph
+    assert "MaxPoolGrad" in [op.type for op in graph.get_operations()]

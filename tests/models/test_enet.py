@@ -85,3 +85,23 @@ def test_enet_encoder_stage_shares_enet_layer_names_and_starts_the_full_network(
         transfer_weights(kerasseg.build_model("enet", 7), kerasseg.build_model("enet", 5))
     with pytest.raises(ValueError, match="no layer of"):
         transfer_weights(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="other")]), encoder)
+
+
+def test_variables_identical_to_plain_keras_layers(monkeypatch):
+    # Compatibility promise: the fused BN / int8-friendly PReLU subclasses keep ENet's layer names, variable
+    # order and shapes (and weight-file paths) exactly as an ENet built from keras.layers, and load its weights.
+    import kerasseg.layers.conv_bn_act as block_module
+
+    ours = ENet(6, input_shape=(32, 32, 3))
+    monkeypatch.setattr(block_module, "BatchNormalization", keras.layers.BatchNormalization)
+    monkeypatch.setattr(block_module, "PReLU", keras.layers.PReLU)
+    plain = ENet(6, input_shape=(32, 32, 3))
+    assert type(plain.get_layer("initial_bn")) is keras.layers.BatchNormalization
+    # Seed generators (spatial dropout) are numbered per process; every other path must match.
+    path = lambda v: "seed_generator" if v.path.startswith("seed_generator") else v.path  # noqa: E731
+    assert [(path(v), v.shape) for v in ours.variables] == [(path(v), v.shape) for v in plain.variables]
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    plain(x, training=True)  # move the moving statistics
+    ours.set_weights(plain.get_weights())
+    y_plain, y_ours = plain(x, training=False).numpy(), ours(x, training=False).numpy()
+    np.testing.assert_allclose(y_ours, y_plain, rtol=1e-4, atol=1e-4 * np.abs(y_plain).max())

@@ -1,0 +1,106 @@
+"""LiteRT (XNNPACK) latency of the exported fp32 / fp16 / int8 models, at 1 and 2 threads, interleaved.
+
+    python -m benchmarks.tflite_latency [--models enet dlv3] [--rounds 5] [--runs 10] [--keras-prelu]
+
+Builds ENet at 360x480 and DeepLabv3+-MobileNetV2 at 512x512 (12 classes, initial weights: latency does not
+depend on them), converts each with `kerasseg.export.tflite.convert_tflite` (int8 calibrated on 8 random
+images), and times `invoke()` for every (model, format, threads) in interleaved rounds, so a background load
+slows all of them alike. Prints the median ms, the int8 / fp32 speed ratio and the number of XNNPACK delegate
+partitions of each file (DELEGATE nodes after LiteRT applied XNNPACK: 1 = the whole graph in XNNPACK).
+`--keras-prelu` adds ENet built with Keras' PReLU (the library before the int8-friendly PReLU) for comparison.
+"""
+import argparse
+import collections
+import importlib
+import sys
+import time
+
+import numpy as np
+
+MODELS = {"enet": ("enet", (360, 480)), "dlv3": ("deeplabv3plus", (512, 512))}
+FORMATS = ("fp32", "fp16", "int8")
+
+
+def delegate_partitions(interpreter):
+    """Number of XNNPACK partitions (DELEGATE nodes in LiteRT's execution plan)."""
+    ops = collections.Counter(d["op_name"] for d in interpreter._get_ops_details())
+    return ops.pop("DELEGATE", 0)
+
+
+def build(label, model_name, size, keras_prelu):
+    import keras
+
+    import kerasseg
+
+    enet = importlib.import_module("kerasseg.models.enet")
+    saved = enet.PReLU
+    if keras_prelu:
+        enet.PReLU = keras.layers.PReLU
+    try:
+        return kerasseg.build_model(model_name, 12, input_shape=(*size, 3))
+    finally:
+        enet.PReLU = saved
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tflite_latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["enet", "dlv3"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10, help="timed invokes per entry and round")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--keras-prelu", action="store_true", help="also ENet with Keras' PReLU")
+    parser.add_argument("--save", default=None, help="folder to write the .tflite files to")
+    args = parser.parse_args(argv)
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasseg.export.tflite import convert_tflite
+
+    rng = np.random.default_rng(0)
+    variants = [(name, False) for name in args.models]
+    if args.keras_prelu and "enet" in args.models:
+        variants.append(("enet", True))
+    entries = []
+    for name, keras_prelu in variants:
+        model_name, size = MODELS[name]
+        label = f"{name} {size[0]}x{size[1]}" + (" (Keras PReLU)" if keras_prelu else "")
+        model = build(label, model_name, size, keras_prelu)
+        images = [rng.uniform(0, 255, (*size, 3)).astype(np.float32) for _ in range(8)]
+        for fmt in FORMATS:
+            start = time.perf_counter()
+            flatbuffer = convert_tflite(model, fmt, representative_images=images if fmt == "int8" else None)
+            print(f"{label} {fmt}: converted in {time.perf_counter() - start:.0f} s", flush=True)
+            if args.save:
+                with open(f"{args.save}/{label.split()[0]}{'_kerasprelu' if keras_prelu else ''}_{fmt}.tflite",
+                          "wb") as f:
+                    f.write(flatbuffer)
+            for threads in args.threads:
+                interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+                interpreter.allocate_tensors()
+                detail = interpreter.get_input_details()[0]
+                x = (rng.uniform(0, 255, detail["shape"]) if detail["dtype"] == np.float32
+                     else rng.integers(0, 255, detail["shape"])).astype(detail["dtype"])
+                interpreter.set_tensor(detail["index"], x)
+                interpreter.invoke()
+                entries.append(dict(label=label, fmt=fmt, threads=threads, interpreter=interpreter, times=[],
+                                    partitions=delegate_partitions(interpreter)))
+    for _ in range(args.rounds):
+        for entry in entries:
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                entry["interpreter"].invoke()
+                entry["times"].append((time.perf_counter() - start) * 1e3)
+
+    ms = {(e["label"], e["fmt"], e["threads"]): float(np.median(e["times"])) for e in entries}
+    print()
+    print("| model | format | threads | median ms | speed-up over fp32 | XNNPACK partitions |")
+    print("|---|---|---:|---:|---:|---:|")
+    for e in entries:
+        speedup = ms[(e["label"], "fp32", e["threads"])] / ms[(e["label"], e["fmt"], e["threads"])]
+        print(f"| {e['label']} | {e['fmt']} | {e['threads']} | {ms[(e['label'], e['fmt'], e['threads'])]:.1f} | "
+              f"{speedup:.2f}x | {e['partitions']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
