@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from kerasseg.errors import UnknownNameError, check_name
+
 WEIGHTS_DIR = pathlib.Path(__file__).parent / "weights"
 CARDS_DIR = pathlib.Path(__file__).resolve().parent.parent / "docs" / "pretrained"
 CHECK_FRAMES = 8  # validation frames of the quick check (`check_mean_iou` in the JSON)
@@ -105,20 +107,21 @@ def list_pretrained():
 
 
 def get_pretrained(name):
-    """The `PretrainedEntry` called `name` ("enet_camvid")."""
-    if name not in PRETRAINED:
-        raise ValueError(f"unknown pretrained weights {name!r}; valid: {', '.join(list_pretrained())}")
-    return PRETRAINED[name]
+    """The `PretrainedEntry` called `name` ("enet_camvid"); `UnknownNameError` for another name."""
+    return PRETRAINED[check_name("pretrained weights", name, list_pretrained())]
 
 
 def find_pretrained(model, weights):
-    """The entry for `build_model(model, weights=weights)`, e.g. ("enet", "camvid")."""
+    """The entry for `build_model(model, weights=weights)`, e.g. ("enet", "camvid").
+
+    Raises:
+        UnknownNameError: "unknown weights for enet 'kitti'; valid: camvid, or the path of a .weights.h5 file".
+    """
     for entry in PRETRAINED.values():
         if entry.model == model and entry.weights == weights:
             return entry
     valid = sorted(e.weights for e in PRETRAINED.values() if e.model == model)
-    raise ValueError(f"unknown weights {weights!r} for model {model!r}; valid: "
-                     f"{', '.join(valid) if valid else 'none shipped'}, or the path of a .weights.h5 file")
+    raise UnknownNameError(f"weights for {model}", weights, valid + ["or the path of a .weights.h5 file"])
 
 
 def load_pretrained(name, input_shape=(None, None, 3)):
@@ -130,7 +133,8 @@ def load_pretrained(name, input_shape=(None, None, 3)):
             divisor).
 
     Returns:
-        A `keras.Model` (float32 RGB [B, H, W, 3] in [0, 255] -> logits [B, H, W, num_classes]).
+        A `SegmentationModel` (float32 RGB [B, H, W, 3] in [0, 255] -> logits [B, H, W, num_classes]) that
+        carries the entry's class names and palette.
     """
     from kerasseg.registry import build_model
 
@@ -140,6 +144,7 @@ def load_pretrained(name, input_shape=(None, None, 3)):
                                 "have not been released in this version of kerasseg.")
     model = build_model(entry.model, entry.num_classes, input_shape=input_shape)
     model.load_weights(str(entry.weights_path))
+    model.set_classes(entry.class_names, entry.palette)
     return model
 
 
@@ -168,7 +173,7 @@ def evaluate_tflite(path, dataset, num_classes, num_threads=None):
     Returns:
         (mean IoU, per-class IoU array, number of images).
     """
-    from kerasseg.export.tflite import make_interpreter, run_interpreter
+    from kerasseg.litert.runtime import make_interpreter, run_interpreter
     from kerasseg.metrics import MeanIoU
 
     interpreter = make_interpreter(path, num_threads=num_threads)
@@ -181,24 +186,17 @@ def evaluate_tflite(path, dataset, num_classes, num_threads=None):
     return float(metric.result()), metric.per_class_iou(), count
 
 
-def _latency(path, threads=(1, 2), runs=20):
-    from kerasseg.export.tflite import make_interpreter
+def _latency(paths, threads):
+    """{tflite path: ({threads: median ms}, XNNPACK partitions)}, the files timed interleaved
+    (`kerasseg.litert.benchmark`)."""
+    from kerasseg.litert.benchmark import benchmark
 
-    rows = {}
-    for num_threads in threads:
-        interpreter = make_interpreter(path, num_threads=num_threads)
-        detail = interpreter.get_input_details()[0]
-        x = np.zeros(detail["shape"], detail["dtype"])
-        interpreter.set_tensor(detail["index"], x)
-        for _ in range(3):
-            interpreter.invoke()
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            interpreter.invoke()
-            times.append((time.perf_counter() - start) * 1e3)
-        rows[str(num_threads)] = float(np.median(times))
-    return rows
+    rows = benchmark([str(p) for p in paths], threads=threads, runs=20)
+    latency = {}
+    for path in paths:
+        mine = [row for row in rows if row["model"] == os.path.basename(str(path))]
+        latency[str(path)] = ({str(row["threads"]): row["p50_ms"] for row in mine}, mine[0]["partitions"])
+    return latency
 
 
 def _training_record(checkpoint):
@@ -223,7 +221,7 @@ def _training_record(checkpoint):
 def release(name, checkpoint, root, calibration_frames=64, threads=(1, 2)):
     """Writes an entry's weights, JSON record and model card from a trained checkpoint.
 
-    The float model is evaluated on the whole validation split; its fp16 and int8 (uint8 I/O, calibrated on
+    The float model is evaluated on the whole validation split; its fp32, fp16 and int8 (uint8 I/O, calibrated on
     `calibration_frames` training frames) TFLite files are evaluated on the same split through LiteRT.
 
     Args:
@@ -267,18 +265,19 @@ def release(name, checkpoint, root, calibration_frames=64, threads=(1, 2)):
     }
     calibration = [image for image, _ in train.take(calibration_frames).as_numpy_iterator()]
     with tempfile.TemporaryDirectory() as tmp:
-        for quantization in ("fp32", "fp16", "int8"):
-            path = os.path.join(tmp, f"{name}_{quantization}.tflite")
+        paths = {q: os.path.join(tmp, f"{name}_{q}.tflite") for q in ("fp32", "fp16", "int8")}
+        for quantization, path in paths.items():
             export_tflite(model, path, quantization=quantization, input_size=entry.input_size,
                           representative_images=calibration if quantization == "int8" else None)
-            row = {"file_bytes": os.path.getsize(path), "latency_ms_by_threads": _latency(path, threads)}
-            if quantization != "fp32":
-                q_iou, q_per_class, _ = evaluate_tflite(path, val, entry.num_classes)
-                row.update(val_mean_iou=q_iou, delta_points=100 * (q_iou - mean_iou),
-                           per_class_iou=[None if np.isnan(v) else float(v) for v in q_per_class])
+        latency = _latency(list(paths.values()), threads)
+        for quantization, path in paths.items():
+            row = {"file_bytes": os.path.getsize(path), "latency_ms_by_threads": latency[path][0],
+                   "xnnpack": latency[path][1]}
+            q_iou, q_per_class, _ = evaluate_tflite(path, val, entry.num_classes)
+            row.update(val_mean_iou=q_iou, delta_points=100 * (q_iou - mean_iou),
+                       per_class_iou=[None if np.isnan(v) else float(v) for v in q_per_class])
             record[f"tflite_{quantization}"] = row
-        if calibration_frames:
-            record["tflite_int8"]["calibration_frames"] = len(calibration)
+        record["tflite_int8"]["calibration_frames"] = len(calibration)
 
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     model.save_weights(str(entry.weights_path))
@@ -323,16 +322,15 @@ def render_card(entry, record):
         f"Class-average IoU on the {record['val_images']} validation images at full resolution (the paper reports "
         f"{100 * entry.paper_mean_iou:.1f} on the test split, which is not in this repository):",
         "",
-        "| model | val mIoU | vs float | file size | latency 1 thread | latency 2 threads |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| Keras float32 | {_iou(record['float']['val_mean_iou'])} | | | | |",
+        "| model | val mIoU | vs float | file size | latency 1 thread | latency 2 threads | XNNPACK partitions |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| Keras float32 | {_iou(record['float']['val_mean_iou'])} | | | | | |",
     ]
     for label, row in (("TFLite fp32", fp32), ("TFLite fp16", fp16), ("TFLite int8 (uint8 I/O)", int8)):
         latency = row["latency_ms_by_threads"]
-        delta = f"{row['delta_points']:+.2f}" if "delta_points" in row else "(parity)"
-        lines.append(f"| {label} | {_iou(row.get('val_mean_iou', record['float']['val_mean_iou']))} | {delta} | "
+        lines.append(f"| {label} | {_iou(row['val_mean_iou'])} | {row['delta_points']:+.2f} | "
                      f"{row['file_bytes'] / 1e6:.2f} MB | {latency.get('1', float('nan')):.1f} ms | "
-                     f"{latency.get('2', float('nan')):.1f} ms |")
+                     f"{latency.get('2', float('nan')):.1f} ms | {row['xnnpack']['partitions']} |")
     lines += ["", "Per class (IoU %):", "", "| class | float | fp16 | int8 |", "|---|---:|---:|---:|"]
     for i, class_name in enumerate(entry.class_names):
         lines.append(f"| {class_name} | {_iou(record['float']['per_class_iou'][i])} | "

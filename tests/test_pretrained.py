@@ -9,6 +9,7 @@ from PIL import Image
 
 import kerasseg
 from kerasseg import pretrained
+from kerasseg.errors import UnknownNameError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CAMVID_ROOT = os.environ.get("KERASSEG_CAMVID_ROOT", str(REPO.parent / "shared" / "datasets" / "camvid"))
@@ -30,6 +31,7 @@ def test_build_model_loads_shipped_weights_by_short_name(weights_dirs):
     source.save_weights(str(ENTRY.weights_path))
     model = kerasseg.build_model("enet", weights="camvid")
     assert model.output_shape[-1] == 11
+    assert model.class_names == ENTRY.class_names and (model.palette == ENTRY.palette).all()
     for a, b in zip(model.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(a, b)
     fixed = kerasseg.build_model("enet", weights="camvid", input_shape=(360, 480, 3))
@@ -47,9 +49,9 @@ def test_build_model_weights_from_a_file(tmp_path):
 
 
 def test_pretrained_errors_name_the_problem(weights_dirs):
-    with pytest.raises(ValueError, match="unknown weights 'kitti' for model 'enet'; valid: camvid"):
+    with pytest.raises(UnknownNameError, match="unknown weights for enet 'kitti'; valid: camvid, or the path"):
         kerasseg.build_model("enet", weights="kitti")
-    with pytest.raises(ValueError, match="unknown weights 'camvid' for model 'fcn8s'"):
+    with pytest.raises(UnknownNameError, match="unknown weights for fcn8s 'camvid'; valid: or the path"):
         kerasseg.build_model("fcn8s", weights="camvid")
     with pytest.raises(ValueError, match="num_classes=5 does not match the 11 classes"):
         kerasseg.build_model("enet", 5, weights="camvid")
@@ -57,7 +59,7 @@ def test_pretrained_errors_name_the_problem(weights_dirs):
         kerasseg.build_model("enet", weights="camvid")
     with pytest.raises(ValueError, match="num_classes is required"):
         kerasseg.build_model("enet")
-    with pytest.raises(ValueError, match="unknown pretrained weights 'enet_kitti'; valid: enet_camvid"):
+    with pytest.raises(UnknownNameError, match="unknown pretrained weights 'enet_kitti'; valid: enet_camvid"):
         pretrained.get_pretrained("enet_kitti")
 
 
@@ -95,8 +97,10 @@ def test_release_writes_weights_record_and_card(weights_dirs, tmp_path):
     assert json.loads(ENTRY.metrics_path.read_text()) == json.loads(json.dumps(record))
     assert record["val_images"] == 3 and record["training"] == {
         "epochs_completed": 2, "training_seconds": 7200, "best_epoch": 2, "history_rows": 2}
-    for fmt in ("tflite_fp16", "tflite_int8"):
+    for fmt in ("tflite_fp32", "tflite_fp16", "tflite_int8"):
         assert 0 <= record[fmt]["val_mean_iou"] <= 1 and len(record[fmt]["per_class_iou"]) == 11
+        assert record[fmt]["xnnpack"]["partitions"] >= 1
+    assert abs(record["tflite_fp32"]["delta_points"]) < 0.5
     assert record["tflite_int8"]["file_bytes"] < record["tflite_fp32"]["file_bytes"]
     card = ENTRY.card_path.read_text()
     assert card == pretrained.render_card(ENTRY, record)

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import run_python
+from tests.helpers import run_python
 
 # TF Serving's REST layer (json_tensor.cc) in a few lines: a JSON value becomes a tensor of the signature
 # input's dtype; {"b64": s} is base64-decoded bytes; row format stacks `instances`, columnar takes `inputs`.

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from kerasseg.layers.normalization import BatchNormalization as FusedBatchNormalization
-from tests.conftest import keras_round_trip
+from tests.helpers import keras_round_trip
 
 
 def _pair(epsilon, momentum, channels=6, seed=0, **kwargs):

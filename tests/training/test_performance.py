@@ -1,7 +1,7 @@
 import pytest
 
 from kerasseg.training.performance import configure, cpu_cores
-from tests.conftest import run_python
+from tests.helpers import run_python
 
 
 def test_configure_sets_thread_pools_in_a_fresh_process():
