@@ -10,6 +10,7 @@ from PIL import Image
 import kerasseg
 from kerasseg import pretrained
 from kerasseg.errors import UnknownNameError
+from tests.helpers import run_python
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CAMVID_ROOT = os.environ.get("KERASSEG_CAMVID_ROOT", str(REPO.parent / "shared" / "datasets" / "camvid"))
@@ -117,8 +118,8 @@ def test_model_card_is_rendered_from_the_record():
 
 
 @pytest.mark.skipif(not RELEASED, reason="enet_camvid weights not released in this checkout")
-def test_shipped_weights_load_in_a_fresh_process(fresh_python):
-    out = fresh_python("import kerasseg\nm = kerasseg.build_model('enet', weights='camvid')\n"
+def test_shipped_weights_load_in_a_fresh_process():
+    out = run_python("import kerasseg\nm = kerasseg.build_model('enet', weights='camvid')\n"
                        "print(m.output_shape[-1], m.count_params())\n")
     assert out.split()[-2:] == ["11", str(kerasseg.build_model("enet", 11).count_params())]
 
