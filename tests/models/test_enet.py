@@ -90,7 +90,9 @@ def test_enet_encoder_stage_shares_enet_layer_names_and_starts_the_full_network(
 def test_variables_identical_to_plain_keras_layers(monkeypatch):
     # Compatibility promise: the fused BN / int8-friendly PReLU subclasses keep ENet's layer names, variable
     # order and shapes (and weight-file paths) exactly as an ENet built from keras.layers, and load its weights.
-    import kerasseg.layers.conv_bn_act as block_module
+    import importlib
+
+    block_module = importlib.import_module("kerasseg.layers.conv_bn_act")  # the package exports a same-named function
 
     ours = ENet(6, input_shape=(32, 32, 3))
     monkeypatch.setattr(block_module, "BatchNormalization", keras.layers.BatchNormalization)
