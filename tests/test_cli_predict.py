@@ -79,6 +79,7 @@ def test_predict_names_bad_inputs(exported):
               "--tile", "16"])
 
 
+@pytest.mark.slow  # three evaluations of ENet on the shapes recipe
 def test_evaluate_with_tiles_flip_and_scales(tmp_path, capsys):
     import keras
     import yaml

@@ -4,6 +4,7 @@ import pytest
 from kerasseg.cli import main
 
 
+@pytest.mark.slow  # a whole `kerasseg export` (~1 min on 2 free cores); the rows themselves: test_clients.py
 def test_export_prints_client_checks_and_the_int8_io_refusal(tmp_path, capsys):
     import keras
     import yaml
