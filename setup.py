@@ -7,6 +7,7 @@ GPU machines take `tensorflow[and-cuda]`; both provide the same `tensorflow` mod
     pip install -e ".[gpu]"        # Linux + NVIDIA GPU
     pip install -e ".[cpu,dev]"    # plus the test tools
     pip install -e ".[cpu,bench]"  # plus PyTorch, for `python -m benchmarks.train_step --peer`
+    pip install -e ".[cpu,android]"   # plus MediaPipe metadata in the .tflite files (Android)
 """
 import pathlib
 import re
@@ -46,6 +47,10 @@ setup(
         "dev": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
         # benchmarks/train_step.py --peer (never a test dependency): PyTorch on the same batches.
         "bench": ["torch>=2.4", "segmentation-models-pytorch>=0.3"],
+        # MediaPipe ImageSegmenter metadata in .tflite files, and the MediaPipe client check / tests.
+        "android": ["mediapipe>=0.10.21"],
+        # The PredictRequest round trip of the tests; install with --no-deps (it pins the full `tensorflow`).
+        "serving": ["tensorflow-serving-api>=2.16"],
     },
     entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
 )

@@ -297,7 +297,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model from a YAML recipe")
-    train.add_argument("--config", required=True, help="YAML recipe, e.g. configs/enet_shapes.yaml")
+    train.add_argument("--config", required=True, help="YAML recipe, e.g. configs/enet_shapes_64x64.yaml")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="per-class IoU of a .keras model on a split")

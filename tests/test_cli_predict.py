@@ -79,13 +79,14 @@ def test_predict_names_bad_inputs(exported):
               "--tile", "16"])
 
 
+@pytest.mark.slow  # three evaluations of ENet on the shapes recipe
 def test_evaluate_with_tiles_flip_and_scales(tmp_path, capsys):
     import keras
     import yaml
 
     import kerasseg
 
-    recipe = yaml.safe_load(open("configs/enet_shapes.yaml"))
+    recipe = yaml.safe_load(open("configs/enet_shapes_64x64.yaml"))
     recipe["data"]["val"] = {"num_samples": 3, "seed": 2}
     recipe["data"]["train"] = {"num_samples": 3, "seed": 1}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(recipe))

@@ -8,6 +8,15 @@ from nbclient import NotebookClient
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+# What each notebook must print: quickstart the IoU and parity tables; serving every signature's agreement.
+EXPECTED_OUTPUT = {
+    "quickstart": ["mean", "tflite-int8"],
+    "serving": ["tf_example       classes (2, 50, 70) int32, same as serving_default: 100.00%",
+                "image_bytes      classes (2, 50, 70) int32, same as serving_default: 100.00%",
+                "image_tensor     classes (2, 50, 70) int32, same as serving_default: 100.00%",
+                "REST instances -> 100.00% = serving_default", "REST inputs -> 100.00% = serving_default",
+                "bytes) -> 100.00% = serving_default"],
+}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -20,4 +29,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "mean" in text and "tflite-int8" in text  # the IoU table and the parity table were printed
+    for expected in EXPECTED_OUTPUT[path.stem]:
+        assert expected in text, expected

@@ -1,6 +1,6 @@
 """YAML training recipes: defaults, loading and validation.
 
-A recipe has five sections; see `configs/enet_shapes.yaml` for a commented example.
+A recipe has five sections; see `configs/enet_shapes_64x64.yaml` for a commented example.
 
     model:   name (registry), num_classes (optional: the dataset's), and builder options
     data:    dataset ("shapes", "folder", "tfrecord", "camvid", "voc", "cityscapes", "ade20k"), root and splits,

@@ -19,6 +19,8 @@ from tests.helpers import run_python
 # input's dtype; {"b64": s} is base64-decoded bytes; row format stacks `instances`, columnar takes `inputs`.
 CLIENT = r"""
 import base64, json, sys
+sys.modules["keras"] = None  # TensorFlow imports Keras when it can: make it impossible, as on a Serving host
+sys.modules["kerasseg"] = None
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
@@ -78,7 +80,8 @@ for key, (signature_name, name, array_path) in bodies["grpc"].items():
         results[f"grpc_{key}_{out_key}"] = value
 np.savez(out_path, **results)
 print(json.dumps({"signatures": sorted(loaded.signatures),
-                  "kerasseg_or_keras": sorted({m.split(".")[0] for m in sys.modules} & {"kerasseg", "keras"})}))
+                  "kerasseg_or_keras": sorted({m.split(".")[0] for m, mod in sys.modules.items() if mod is not None}
+                                              & {"kerasseg", "keras"})}))
 """
 
 
@@ -193,11 +196,19 @@ def test_max_size_runs_large_photos_small_and_returns_the_sent_size(enet, tmp_pa
         export_savedmodel(enet, tmp_path / "x", max_size=0)
 
 
-def test_readme_curl_body_is_what_the_server_takes():
-    """The README's Deploy section sends {"signature_name": "image_bytes", "instances": [{"b64": ...}]}."""
+def test_readme_deploy_commands_send_what_the_tests_verify(bundle):
+    """The README's curl body is exactly the `bytes_rows` body decoded above; docker mounts the export layout."""
+    import re
+
     readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
-    section = readme.split("## Deploy", 1)[1].split("\n## ", 1)[0]
-    assert "docker run" in section and "tensorflow/serving" in section
-    assert "curl" in section and ":predict" in section
-    assert '{\\"signature_name\\": \\"image_bytes\\", \\"instances\\": [{\\"b64\\": \\"' in section or \
-        '{"signature_name": "image_bytes", "instances": [{"b64": "' in section
+    section = readme.split("\n## Deploy", 1)[1].split("\n## ", 1)[0]
+    template = re.search(r"printf '(\{.*\})' \"\$\(base64 -w0 photo.png\)\" > body.json", section).group(1)
+    payload = base64.b64encode(_png(np.zeros((4, 4, 3), np.uint8))).decode()
+    assert json.loads(template.replace("%s", payload)) == {"signature_name": "image_bytes",
+                                                            "instances": [_b64(base64.b64decode(payload))]}
+    assert "curl -s -d @body.json http://localhost:8501/v1/models/enet:predict" in section
+    mount = re.search(r'-v "\$PWD/DIR/(savedmodel/enet):/models/enet" -e MODEL_NAME=enet tensorflow/serving', section)
+    # TF Serving's model base path holds numbered versions: export writes DIR/savedmodel/<name>/1.
+    assert bundle["artifacts"]["savedmodel"].endswith(os.path.join(mount.group(1), "1"))
+    # The Kotlin options are the ones the MediaPipe test uses (category mask on, confidence masks off).
+    assert ".setOutputCategoryMask(true)" in section and ".setOutputConfidenceMasks(false)" in section
