@@ -8,13 +8,16 @@ __version__ = "0.1.0"
 
 import importlib
 
-from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
+from kerasseg import errors, layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
 from kerasseg.registry import build_model, get_model_spec, list_models
+from kerasseg.segmentation_model import SegmentationModel
 
 __all__ = [
+    "SegmentationModel",
     "__version__",
     "build_model",
     "data",
+    "errors",
     "export",
     "get_model_spec",
     "layers",
