@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 
 import importlib
 
+from kerasseg import errors  # noqa: F401  (no TensorFlow needed)
+
 try:
     import keras  # noqa: F401
 except ModuleNotFoundError as error:
@@ -18,11 +20,14 @@ except ModuleNotFoundError as error:
 else:
     from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
     from kerasseg.registry import build_model, get_model_spec, list_models
+    from kerasseg.segmentation_model import SegmentationModel
 
 __all__ = [
+    "SegmentationModel",
     "__version__",
     "build_model",
     "data",
+    "errors",
     "export",
     "get_model_spec",
     "layers",

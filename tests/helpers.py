@@ -149,8 +149,8 @@ class ModelTester:
         round_trip_tolerance: max |dlogit| after the fresh-process `.keras` reload.
 
     Fixtures a subclass may override: `model` (the class-wide tiny model) and `parity_model` ((model, images)
-    or (model, images, labels) the export parity runs on, e.g. a briefly trained model); `export_result` gives the `export_model` result
-    to the subclass's own export assertions.
+    or (model, images, labels) that the round trip and the export parity run on, e.g. a briefly trained model).
+    `export_result` gives the `export_model` result to the subclass's own export assertions.
     """
 
     architecture = None

@@ -27,7 +27,7 @@ from kerasseg.models._inputs import check_model_arguments
 from kerasseg.registry import register_model
 from kerasseg.segmentation_model import SegmentationModel
 
-#: Batch-normalisation momentum and epsilon of the authors' Torch code (its momentum 0.1 is Keras' 0.9).
+#: ENet's batch-normalisation momentum and epsilon (Keras convention), passed to every BN it creates.
 _BN = dict(momentum=0.9, epsilon=1e-3)
 #: conv -> BN -> activation as ENet names it ("{name}_act"); PReLU in the encoder, ReLU in the decoder.
 _block = functools.partial(conv_bn_act, activation_suffix="act", bn_momentum=_BN["momentum"],
