@@ -32,10 +32,10 @@ def test_enet_shapes_64x64_recipe_trains_and_exports(tmp_path):
     header = history[0].split(",")
     losses = [float(row.split(",")[header.index("loss")]) for row in history[1:]]
     assert len(losses) == recipe["train"]["epochs"] and losses[-1] < 0.8 * losses[0], losses
-    # The issue's target is val mIoU >= 0.80 within the main job's ~5 minutes; 448 steps on 2 cores give 0.34
-    # (README, Results: configs/enet_shapes_64x64_long.yaml reaches the target in ~6000 steps). Guard what we have.
+    # Issue 14's target is val mIoU >= 0.70 (every class >= 0.5) within the main job's ~5 minutes; the 1200 steps
+    # that fit with the fused step give 0.62 (README, Results), so guard that with a margin for seeds/threads.
     best_miou = float(re.search(r"Best model \(val mIoU ([0-9.]+)\)", out).group(1))
-    assert best_miou >= 0.25, best_miou
+    assert best_miou >= 0.55, best_miou
     assert (tmp_path / "run" / "overlays.png").stat().st_size > 10_000
 
     out = kerasseg_cli("export", str(tmp_path / "run" / "best.keras"), "--out", "export", cwd=tmp_path)
@@ -53,7 +53,7 @@ def test_long_recipe_is_the_main_job_trained_longer():
     main = load_config(REPO / "configs" / "enet_shapes_64x64.yaml")
     long = load_config(REPO / "configs" / "enet_shapes_64x64_long.yaml")
     steps = lambda c: c["train"]["epochs"] * c["train"]["steps_per_epoch"]  # noqa: E731
-    assert steps(main) == 448 and steps(long) == 6000
+    assert steps(main) == 1200 and steps(long) == 6000
     for config in (main, long):
         config["train"].pop("epochs"), config["train"].pop("steps_per_epoch"), config.pop("output_dir")
         config["data"]["train"].pop("num_samples")
