@@ -2,6 +2,8 @@
 import dataclasses
 from typing import Callable
 
+from kerasseg.errors import check_name
+
 _MODELS = {}
 
 
@@ -40,11 +42,13 @@ def list_models():
 
 
 def get_model_spec(name):
-    """Returns the `ModelSpec` registered under `name`; raises `KeyError` naming the known models."""
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise KeyError(f"Unknown model {name!r}; registered models: {', '.join(list_models())}.") from None
+    """Returns the `ModelSpec` registered under `name`.
+
+    Raises:
+        kerasseg.errors.UnknownNameError: (a ValueError and KeyError) "unknown model 'x'; valid: ...".
+    """
+    check_name("model", name, list_models())
+    return _MODELS[name]
 
 
 def build_model(name, num_classes, input_shape=(None, None, 3), **kwargs):

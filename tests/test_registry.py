@@ -6,7 +6,7 @@ from kerasseg.registry import register_model
 
 def test_list_and_unknown_model():
     assert kerasseg.list_models() == sorted(kerasseg.list_models())
-    with pytest.raises(KeyError, match="Unknown model 'nope'.*enet"):
+    with pytest.raises(KeyError, match="unknown model 'nope'; valid: .*enet"):
         kerasseg.build_model("nope", 3)
 
 
