@@ -159,7 +159,7 @@ def _photometric(value):
         raise _Invalid(f"must be true, false or a mapping of jitter ranges, got {value!r}")
     for key in value:
         if key not in PHOTOMETRIC_DEFAULTS:
-            raise _Invalid(str(UnknownNameError("option", key, sorted(PHOTOMETRIC_DEFAULTS))))
+            raise _Invalid("has " + str(UnknownNameError("option", key, sorted(PHOTOMETRIC_DEFAULTS))))
     return dict(value)
 
 
@@ -178,9 +178,9 @@ def _loss(value):
         raise _Invalid(f"must be a loss name or a mapping {{name: weight}} of {', '.join(LOSSES)}, got {value!r}")
     for name, weight in value.items():
         if name not in LOSSES:
-            raise _Invalid(str(UnknownNameError("loss", name, LOSSES)))
+            raise _Invalid("has " + str(UnknownNameError("loss", name, LOSSES)))
         if not (_is_number(weight) and weight > 0):
-            raise _Invalid(f"weight of {name!r} must be a number > 0, got {weight!r}")
+            raise _Invalid(f"gives {name!r} the weight {weight!r}; weights must be numbers > 0")
     return {name: float(weight) for name, weight in value.items()}
 
 
@@ -189,7 +189,7 @@ def _formats(value):
         raise _Invalid(f"must be a non-empty list of {', '.join(EXPORT_FORMATS)}, got {value!r}")
     for fmt in value:
         if fmt not in EXPORT_FORMATS:
-            raise _Invalid(str(UnknownNameError("format", fmt, EXPORT_FORMATS)))
+            raise _Invalid("has " + str(UnknownNameError("format", fmt, EXPORT_FORMATS)))
     return list(value)
 
 
@@ -198,7 +198,7 @@ def _model_name(value):
 
     _string(value)
     if value not in list_models():
-        raise _Invalid(str(UnknownNameError("model", value, list_models())))
+        raise _Invalid("has " + str(UnknownNameError("model", value, list_models())))
     return value
 
 
