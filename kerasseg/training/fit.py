@@ -87,7 +87,9 @@ def _l2_optimizer(base):
 
         def apply(self, grads, trainable_variables=None):
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
-            grads = [g if g is None else g + ops.cast(self.l2, g.dtype) * ops.cast(v, g.dtype)
+            # Under tf.distribute the optimizer sums the replicas' gradients: each adds its share of wd * w.
+            l2 = self.l2 / tf.distribute.get_strategy().num_replicas_in_sync
+            grads = [g if g is None else g + ops.cast(l2, g.dtype) * ops.cast(v, g.dtype)
                      for g, v in zip(grads, variables)]
             return super().apply(grads, trainable_variables)
 
