@@ -122,7 +122,7 @@ def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerass
 
     def dataset_fn(context):
         pipeline = kdata.train_pipeline(
-            splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
+            build_datasets(config, base_dir=base_dir).train, batch_size=batch_size, crop_size=data_config["crop_size"],
             scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
             rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
             image_pad_value=data_config["image_pad_value"])

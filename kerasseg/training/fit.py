@@ -304,12 +304,24 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                              f"{config['model']['name']} needs.")
 
     batch_size = data_config["batch_size"]
-    train_ds = kdata.train_pipeline(
-        splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
-        scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
-        rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
-        image_pad_value=data_config["image_pad_value"],
-    )
+    skipped_logs = [splits.skipped]
+
+    def training_data(skip_batches):
+        """The augmented training stream from its start, `skip_batches` batches in. The readers are built anew:
+        a tf.data dataset that was iterated before (e.g. by the class statistics) draws a different shuffle and
+        augmentation on its next pass, and the stream must be the same in every run and every resumed phase."""
+        fresh = build_datasets(config, base_dir=base_dir)
+        skipped_logs.append(fresh.skipped)
+        stream = kdata.train_pipeline(
+            fresh.train, batch_size=batch_size, crop_size=data_config["crop_size"],
+            scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
+            rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
+            image_pad_value=data_config["image_pad_value"],
+        )
+        if has_auxiliary_outputs(model):
+            stream = stream.map(repeat_labels(model))
+        return stream.skip(skip_batches)
+
     val_batch_size = data_config["val_batch_size"] or batch_size
     val_ds = kdata.eval_pipeline(splits.val, batch_size=val_batch_size, pad_to_multiple=size_divisor)
 
@@ -363,9 +375,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
             best_model.set_weights(model.get_weights())
         inference_model(best_model).save(path)
 
-    fit_train_ds, fit_val_ds = train_ds, val_ds
-    if has_auxiliary_outputs(model):
-        fit_train_ds, fit_val_ds = train_ds.map(repeat_labels(model)), val_ds.map(repeat_labels(model))
+    fit_val_ds = val_ds.map(repeat_labels(model)) if has_auxiliary_outputs(model) else val_ds
     best_path = output_dir / "best.keras"
     history = {}
     start = time.time()
@@ -394,7 +404,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                     keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
                     keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
                 ]
-                phase = model.fit(fit_train_ds.skip(state.global_step), validation_data=fit_val_ds,
+                phase = model.fit(training_data(state.global_step), validation_data=fit_val_ds,
                                   initial_epoch=state.epoch, epochs=last_epoch, steps_per_epoch=steps,
                                   callbacks=callbacks, verbose=verbose, shuffle=False)
                 for key, values in phase.history.items():
@@ -418,7 +428,9 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         print(f"Overlays of {len(images)} validation images written to {overlay_path}")
     viz.plot_history(output_dir / "history.csv", output_dir / "history.png")
     if splits.skipped is not None:
-        print(splits.skipped.report())
+        problems = list(dict.fromkeys(p for log in skipped_logs if log is not None for p in log.problems))
+        print(f"Skipped {len(problems)} bad sample(s):" + "".join(f"\n  {p}" for p in problems)
+              if problems else "No samples skipped.")
     return FitResult(model=best, history=history, best_model_path=str(best_path), val_mean_iou=mean_iou,
                      per_class_iou=per_class, class_names=splits.class_names, output_dir=str(output_dir),
                      seconds=seconds)
@@ -439,6 +451,7 @@ def _restore(model, output_dir, metadata, steps_per_epoch):
     if metadata is not None:
         weights = output_dir / resume.BACKUP_DIR / resume.WEIGHTS_FILE
         model.load_weights(str(weights))
+        resume.restore_rng_states(model, weights)
         state.global_step = int(model.optimizer.iterations.numpy())
         if "global_step" in metadata:
             state.epoch, state.step_in_epoch = divmod(state.global_step, steps_per_epoch)

@@ -147,9 +147,42 @@ def save_backup(model, backup_dir, state, epochs, steps_per_epoch):
         model.save_weights(path, overwrite=True)
         with h5py.File(path, "a") as f:
             f.attrs["kerasseg_state"] = json.dumps(record)
+            # Dropout & co. draw from SeedGenerator states, which save_weights leaves out: keep the stream.
+            generators = f.create_group(RNG_GROUP)
+            for position, variable in enumerate(rng_variables(model)):
+                generators.create_dataset(f"{position:05d}", data=np.asarray(variable))
 
     write_atomic(backup_dir / WEIGHTS_FILE, write)
     write_json_atomic(backup_dir / METADATA_FILE, record)
+
+
+RNG_GROUP = "kerasseg_rng_states"
+
+
+def rng_variables(model):
+    """The model's random-generator state variables (`keras.random.SeedGenerator`, e.g. of dropout layers)."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def restore_rng_states(model, weights_path):
+    """Restores the random-generator states `save_backup` stored (a file without them is left as it is).
+
+    Returns:
+        The number of states restored.
+    """
+    import h5py
+
+    variables = rng_variables(model)  # in model order (their auto-generated names differ between processes)
+    with h5py.File(weights_path, "r") as f:
+        if RNG_GROUP not in f:
+            return 0
+        stored = [f[RNG_GROUP][name][()] for name in sorted(f[RNG_GROUP])]
+    if len(stored) != len(variables):
+        raise ValueError(f"{weights_path} holds {len(stored)} random-generator states, the model has "
+                         f"{len(variables)}: it is the backup of a different model.")
+    for variable, value in zip(variables, stored):
+        variable.assign(value)
+    return len(stored)
 
 
 def weights_are_finite(model):

@@ -157,3 +157,30 @@ def test_epoch_level_backup_of_the_first_camvid_runs_is_resumed(tmp_path):
     for a, b in zip(model.weights + model.optimizer.variables, fresh.weights + fresh.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not math.isinf(state.best)
+
+
+def test_backup_keeps_weights_optimizer_and_dropout_random_stream(tmp_path):
+    """save_weights leaves out SeedGenerator states; the backup keeps them, so dropout masks continue exactly."""
+    from kerasseg.training.fit import _restore
+
+    def model_with_dropout():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras.layers.Dropout(0.5),
+                                  keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    x, y = np.ones((8, 8), np.float32), np.zeros((8, 2), np.float32)
+    model = model_with_dropout()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False)
+    resume.save_backup(model, tmp_path / "backup", resume.RunState(4, 1, 0, 0.3), epochs=2, steps_per_epoch=4)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False)  # the uninterrupted second epoch
+
+    fresh = model_with_dropout()
+    fresh.optimizer.build(fresh.trainable_variables)
+    state = _restore(fresh, tmp_path, resume.read_metadata(tmp_path / "backup"), steps_per_epoch=4)
+    assert (state.global_step, state.epoch, state.step_in_epoch, state.best) == (4, 1, 0, 0.3)
+    assert resume.rng_variables(fresh)
+    fresh.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
