@@ -28,7 +28,6 @@ import numpy as np
 import tensorflow as tf
 
 from kerasseg import data as kdata
-from kerasseg.metrics import MeanIoU
 from kerasseg.models.auxiliary import has_auxiliary_outputs, inference_model
 from kerasseg.registry import build_model, get_model_spec
 from kerasseg.training import resume
@@ -60,7 +59,7 @@ def cluster_from_tf_config():
     return workers, index
 
 
-def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerasseg train"):
+def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerasseg train", strategy=None):
     """Trains a validated recipe on the cluster of TF_CONFIG (see the module docstring).
 
     Args:
@@ -68,6 +67,8 @@ def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerass
         base_dir: folder that relative dataset paths are resolved against.
         metadata: the backup metadata of an unfinished run (None: a fresh run).
         resume_command: the command that resumes the run, for messages.
+        strategy: None for `MultiWorkerMirroredStrategy` over TF_CONFIG's cluster; another strategy (e.g. a
+            `MirroredStrategy` over local devices) runs the same loop on it, with this process as the chief.
 
     Returns:
         A `kerasseg.training.FitResult`; `model` is this worker's trained model (inference outputs).
@@ -77,8 +78,11 @@ def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerass
     from kerasseg.training.inputs import build_datasets
     from kerasseg.losses import make_loss
 
-    workers, index = cluster_from_tf_config()
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # before any other TensorFlow op
+    if strategy is None:
+        workers, index = cluster_from_tf_config()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()  # before any other TensorFlow op
+    else:
+        workers, index = ["local"], 0
     chief = index == 0
     data_config, train_config = config["data"], config["train"]
     output_dir = pathlib.Path(config["output_dir"])

@@ -1,6 +1,5 @@
 """The training recipe: datasets -> model -> optimizer + schedule -> `model.fit` (resumable) -> best `.keras`."""
 import dataclasses
-import math
 import pathlib
 import shutil
 import time

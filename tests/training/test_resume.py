@@ -82,10 +82,10 @@ def test_sigkill_and_sigterm_then_resume_match_an_uninterrupted_run(tmp_path):
     best_mid = json.loads((tmp_path / "killed" / "best.json").read_text())["val_mean_iou"]
 
     final = _start(recipes["killed"])
-    out = final.communicate(timeout=900)[0]
+    out = final.communicate(timeout=1800)[0]
     assert final.returncode == 0, out
     assert "Resuming" in out, out
-    assert straight.wait(timeout=900) == 0, straight.stdout.read()
+    assert straight.wait(timeout=1800) == 0, straight.stdout.read()
 
     end = json.loads(metadata.read_text())
     assert end["finished"] and end["global_step"] == 18 and end["epoch"] == 3
