@@ -130,7 +130,7 @@ def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerass
             scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
             rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
             image_pad_value=data_config["image_pad_value"])
-        pipeline = pipeline.skip(state.global_step)
+        pipeline = pipeline.skip(state.global_step - state.stream_start)
         # This worker's slice of every global batch, cut into per-replica batches for its local replicas.
         per_worker = batch_size // context.num_input_pipelines
         start = context.input_pipeline_id * per_worker

@@ -385,7 +385,8 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         if state.global_step:
             print(f"Resuming {output_dir}: epoch {state.epoch + 1} of {epochs}, step {state.step_in_epoch} of "
                   f"{steps_per_epoch} (global step {state.global_step} of {total_steps}), best val mIoU so far "
-                  f"{state.best:.4f}; replaying {state.global_step} batches of the augmentation stream.")
+                  f"{state.best:.4f}; replaying {state.global_step - state.stream_start} batches of the augmentation "
+                  "stream.")
         print(f"Training {model.name} ({model.count_params():,} parameters) for {epochs} epochs of "
               f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}"
               f"{f', {policy}' if policy else ''}"
@@ -403,7 +404,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                     keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
                     keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
                 ]
-                phase = model.fit(training_data(state.global_step), validation_data=fit_val_ds,
+                phase = model.fit(training_data(state.global_step - state.stream_start), validation_data=fit_val_ds,
                                   initial_epoch=state.epoch, epochs=last_epoch, steps_per_epoch=steps,
                                   callbacks=callbacks, verbose=verbose, shuffle=False)
                 for key, values in phase.history.items():
@@ -454,8 +455,11 @@ def _restore(model, output_dir, metadata, steps_per_epoch):
         state.global_step = int(model.optimizer.iterations.numpy())
         if "global_step" in metadata:
             state.epoch, state.step_in_epoch = divmod(state.global_step, steps_per_epoch)
-        else:  # an epoch-level backup ({"epoch", "best"}, as keras BackupAndRestore / the first CamVid run)
+            state.stream_start = int(metadata.get("stream_start", 0))
+        else:  # an epoch-level backup ({"epoch", "best"}, as keras BackupAndRestore / the first CamVid run):
+            # its augmentation stream is not kerasseg's replayable one, so the stream starts afresh here.
             state.epoch = int(metadata.get("epoch", 0))
+            state.stream_start = state.global_step
             if state.global_step != state.epoch * steps_per_epoch:
                 print(f"Note: {weights} holds {state.global_step} optimizer steps for {state.epoch} epochs of "
                       f"{steps_per_epoch} steps; continuing at epoch {state.epoch + 1}, schedule at step "

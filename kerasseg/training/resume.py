@@ -89,6 +89,8 @@ class RunState:
         step_in_epoch: steps done in the current epoch.
         best: best val mIoU so far (-inf before the first validation).
         finished: whether the run trained all its epochs.
+        stream_start: the global step at which the augmentation stream started from its first batch (0, or the
+            step of an imported epoch-level backup, whose stream is not replayed).
     """
 
     global_step: int = 0
@@ -96,11 +98,13 @@ class RunState:
     step_in_epoch: int = 0
     best: float = -math.inf
     finished: bool = False
+    stream_start: int = 0
 
     def to_json(self, epochs, steps_per_epoch):
         return {"epoch": self.epoch, "best": None if math.isinf(self.best) else self.best,
                 "global_step": self.global_step, "step_in_epoch": self.step_in_epoch,
-                "steps_per_epoch": steps_per_epoch, "epochs": epochs, "finished": self.finished}
+                "steps_per_epoch": steps_per_epoch, "epochs": epochs, "finished": self.finished,
+                "stream_start": self.stream_start}
 
 
 def read_metadata(backup_dir):

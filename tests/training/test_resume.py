@@ -154,6 +154,7 @@ def test_epoch_level_backup_of_the_first_camvid_runs_is_resumed(tmp_path):
     fresh.optimizer.build(fresh.trainable_variables)
     state = _restore(fresh, tmp_path, resume.read_metadata(tmp_path / "backup"), steps_per_epoch=4)
     assert (state.epoch, state.step_in_epoch, state.global_step, state.best) == (2, 0, 8, 0.25)
+    assert state.stream_start == 8  # its stream is not kerasseg's: not replayed
     for a, b in zip(model.weights + model.optimizer.variables, fresh.weights + fresh.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not math.isinf(state.best)
