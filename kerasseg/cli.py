@@ -34,9 +34,18 @@ def _fixed_size_arrays(dataset, count, size):
 
 
 def cmd_train(args):
-    from kerasseg.training import fit
+    import shlex
 
-    result = fit(args.config)
+    import yaml
+
+    from kerasseg.training import fit, load_config
+
+    config = load_config(args.config, overrides=args.set)
+    if args.dry_run:
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+        return 0
+    command = ["kerasseg", "train", "--config", args.config] + [f"--set={item}" for item in args.set]
+    result = fit(config, restart=args.restart, resume_command=shlex.join(command))
     print(f"saved: {result.best_model_path}")
     return 0
 
@@ -293,14 +302,24 @@ def _add_inference_arguments(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="kerasseg", description=__doc__)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error")
+    parser = argparse.ArgumentParser(prog="kerasseg", description=__doc__, parents=[debug])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model from a YAML recipe")
+    train = sub.add_parser("train", help="train a model from a YAML recipe", parents=[debug])
     train.add_argument("--config", required=True, help="YAML recipe, e.g. configs/enet_shapes_64x64.yaml")
+    train.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override a recipe key (value read as YAML), e.g. --set data.root=/data/camvid "
+                            "--set train.learning_rate=1e-3; repeatable")
+    train.add_argument("--dry-run", action="store_true", help="print the resolved recipe and exit")
+    train.add_argument("--restart", action="store_true",
+                       help="discard the unfinished or finished run in output_dir and train from scratch "
+                            "(default: resume it)")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="per-class IoU of a .keras model on a split")
+    evaluate = sub.add_parser("evaluate", help="per-class IoU of a .keras model on a split", parents=[debug])
     evaluate.add_argument("model", help="a .keras file")
     evaluate.add_argument("--config", help="recipe naming the dataset (default: config.yaml beside the model)")
     evaluate.add_argument("--split", choices=("train", "val"), default="val")
@@ -308,7 +327,8 @@ def build_parser():
     _add_inference_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="class masks (palette PNG) and overlays for images, any model format")
+    predict = sub.add_parser("predict", help="class masks (palette PNG) and overlays for images, any model format",
+                             parents=[debug])
     predict.add_argument("model", help="a .keras file, a SavedModel version folder, a .tflite or an .onnx file")
     predict.add_argument("images", nargs="+", help="image files, folders and/or glob patterns ('data/*.jpg')")
     predict.add_argument("--out", required=True, help="output folder")
@@ -318,7 +338,8 @@ def build_parser():
     _add_inference_arguments(predict)
     predict.set_defaults(func=cmd_predict)
 
-    export = sub.add_parser("export", help="export a .keras model to SavedModel, TFLite and ONNX with parity")
+    export = sub.add_parser("export", help="export a .keras model to SavedModel, TFLite and ONNX with parity",
+                            parents=[debug])
     export.add_argument("model", help="a .keras file")
     export.add_argument("--out", required=True, help="output folder")
     from kerasseg.export.formats import FORMATS
@@ -335,17 +356,18 @@ def build_parser():
                         help="SavedModel signatures: resize images whose long side exceeds PIXELS (mask resized back)")
     export.set_defaults(func=cmd_export)
 
-    models = sub.add_parser("models", help="list the registered models")
+    models = sub.add_parser("models", help="list the registered models", parents=[debug])
     models.set_defaults(func=cmd_models)
 
-    datasets = sub.add_parser("datasets", help="dataset tools: list, pixel statistics / class weights, TFRecord")
+    datasets = sub.add_parser("datasets", help="dataset tools: list, pixel statistics / class weights, TFRecord",
+                              parents=[debug])
     datasets_sub = datasets.add_subparsers(dest="datasets_command", required=True)
-    listing = datasets_sub.add_parser("list", help="the named datasets, their classes and splits")
+    listing = datasets_sub.add_parser("list", help="the named datasets, their classes and splits", parents=[debug])
     listing.set_defaults(func=cmd_datasets_list)
     for command, help_text in (("stats", "class pixel frequencies, ENet and median-frequency weights (+ JSON)"),
                                ("tfrecord", "write a split to TFRecord shards")):
-        parser_ = datasets_sub.add_parser(command, help=help_text)
-        parser_.add_argument("--dataset", help="camvid, voc, cityscapes or ade20k (with --root)")
+        parser_ = datasets_sub.add_parser(command, help=help_text, parents=[debug])
+        parser_.add_argument("--dataset", help="a named dataset, see `kerasseg datasets list` (with --root)")
         parser_.add_argument("--root", help="the dataset's folder")
         parser_.add_argument("--config", help="or: a recipe whose data section names the dataset")
         parser_.add_argument("--split", help="split name (default: the training split)")
@@ -363,8 +385,28 @@ def build_parser():
 
 
 def main(argv=None):
+    """Runs a command; errors reach the user as one line `kerasseg <command>: error: ...` (--debug: traceback).
+
+    Returns:
+        The exit status: 0, 1 for an error, 130 / 143 when training stopped on SIGINT / SIGTERM.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as err:  # noqa: BLE001 -- every error is reported, as one line unless --debug
+        if getattr(args, "debug", False):
+            raise
+        from kerasseg.training.resume import TrainingStopped
+
+        message = " ".join(str(err).split()) or type(err).__name__
+        if isinstance(err, (OSError, KeyError)) and not isinstance(err, ValueError):
+            message = f"{type(err).__name__}: {message}"
+        print(f"kerasseg {args.command}: error: {message}"
+              f"{'' if isinstance(err, TrainingStopped) else ' (--debug shows the traceback)'}", file=sys.stderr)
+        return err.exit_code if isinstance(err, TrainingStopped) else 1
+    except KeyboardInterrupt:
+        print(f"kerasseg {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -39,3 +39,134 @@ def test_bad_class_weights_and_serialization():
     loss = SegmentationCrossEntropy(2, class_weights=[1.0, 4.0], ignore_class=0)
     clone = keras.losses.deserialize(keras.losses.serialize(loss))
     assert clone.class_weights == [1.0, 4.0] and clone.ignore_class == 0
+
+
+# ------------------------------------------------------------------ Dice, focal, OHEM, Lovász, weighted sum
+from kerasseg.losses import (DiceLoss, FocalLoss, LovaszSoftmaxLoss, OhemCrossEntropy,  # noqa: E402
+                             WeightedSumLoss, make_loss)
+
+
+def _softmax64(logits):
+    z = logits.astype(np.float64)
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def numpy_dice(labels, logits, num_classes, smooth=1.0, ignore=255):
+    valid = labels != ignore
+    p = _softmax64(logits)[valid]
+    g = np.eye(num_classes)[labels[valid]]
+    dice = (2 * (p * g).sum(0) + smooth) / (p.sum(0) + g.sum(0) + smooth)
+    return 1 - dice.mean()
+
+
+def numpy_focal(labels, logits, gamma, weights=None, ignore=255):
+    valid = labels != ignore
+    lab = labels[valid]
+    pt = _softmax64(logits)[valid][np.arange(lab.size), lab]
+    w = np.ones_like(pt) if weights is None else np.asarray(weights, np.float64)[lab]
+    return (w * -(1 - pt) ** gamma * np.log(pt)).sum() / w.sum()
+
+
+def numpy_ohem(labels, logits, threshold, min_kept, ignore=255):
+    valid = (labels != ignore).ravel()
+    lab = labels.ravel()[valid]
+    p = _softmax64(logits).reshape(-1, logits.shape[-1])[valid]
+    pt = p[np.arange(lab.size), lab]
+    if lab.size > min_kept:
+        kth = np.sort(pt)[min_kept - 1]
+        keep = pt <= max(kth, threshold)
+    else:
+        keep = np.ones_like(pt, bool)
+    return -np.log(pt[keep]).mean()
+
+
+def numpy_lovasz(labels, logits, num_classes, ignore=255):
+    valid = labels != ignore
+    lab = labels[valid]
+    p = _softmax64(logits)[valid]
+    losses = []
+    for c in range(num_classes):
+        fg = (lab == c).astype(np.float64)
+        if fg.sum() == 0:
+            continue
+        errors = np.abs(fg - p[:, c])
+        order = np.argsort(-errors, kind="stable")
+        e, f = errors[order], fg[order]
+        intersection = f.sum() - np.cumsum(f)
+        union = f.sum() + np.cumsum(1 - f)
+        jaccard = 1 - intersection / union
+        jaccard[1:] = jaccard[1:] - jaccard[:-1]
+        losses.append(e @ jaccard)
+    return np.mean(losses) if losses else 0.0
+
+
+@pytest.fixture
+def batch():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, (2, 6, 5)).astype(np.int32)
+    labels[1, :3] = 255
+    labels[0, 0, :] = 3
+    logits = rng.normal(scale=2.0, size=(2, 6, 5, 4)).astype(np.float32)
+    return labels, logits
+
+
+def _ignored_pixels_change_nothing(loss, labels, logits):
+    """Logits of ignored pixels are scrambled: the loss and its gradient there must not change / be zero."""
+    import tensorflow as tf
+
+    scrambled = logits.copy()
+    scrambled[labels == 255] = np.random.default_rng(5).normal(scale=50, size=(int((labels == 255).sum()), 4))
+    np.testing.assert_allclose(float(loss(labels, scrambled)), float(loss(labels, logits)), rtol=1e-6)
+    x = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        value = loss(labels, x)
+    gradient = tape.gradient(value, x).numpy()
+    assert np.all(gradient[labels == 255] == 0) and np.any(gradient[labels != 255] != 0)
+
+
+def test_dice_matches_numpy(batch):
+    labels, logits = batch
+    loss = DiceLoss(4)
+    np.testing.assert_allclose(float(loss(labels, logits)), numpy_dice(labels, logits, 4), rtol=1e-5)
+    _ignored_pixels_change_nothing(loss, labels, logits)
+
+
+@pytest.mark.parametrize("gamma, weights", [(2.0, None), (0.5, [1.0, 2.0, 0.5, 3.0]), (0.0, None)])
+def test_focal_matches_numpy(batch, gamma, weights):
+    labels, logits = batch
+    loss = FocalLoss(4, gamma=gamma, class_weights=weights)
+    np.testing.assert_allclose(float(loss(labels, logits)), numpy_focal(labels, logits, gamma, weights), rtol=1e-5)
+    _ignored_pixels_change_nothing(loss, labels, logits)
+    if gamma == 0.0:  # gamma 0 is cross-entropy
+        np.testing.assert_allclose(float(loss(labels, logits)), numpy_ce(labels, logits), rtol=1e-5)
+
+
+@pytest.mark.parametrize("threshold, min_kept", [(0.7, 10), (0.05, 10), (0.7, 1000), (0.3, 25)])
+def test_ohem_matches_numpy(batch, threshold, min_kept):
+    labels, logits = batch
+    loss = OhemCrossEntropy(4, threshold=threshold, min_kept=min_kept)
+    np.testing.assert_allclose(float(loss(labels, logits)), numpy_ohem(labels, logits, threshold, min_kept),
+                               rtol=1e-5)
+    _ignored_pixels_change_nothing(loss, labels, logits)
+
+
+def test_lovasz_matches_numpy(batch):
+    labels, logits = batch
+    loss = LovaszSoftmaxLoss(4)
+    np.testing.assert_allclose(float(loss(labels, logits)), numpy_lovasz(labels, logits, 4), rtol=1e-5)
+    _ignored_pixels_change_nothing(loss, labels, logits)
+    assert float(loss(np.full((1, 2, 2), 255), np.zeros((1, 2, 2, 4), np.float32))) == 0.0
+
+
+def test_weighted_sum_from_the_recipe_and_serialization(batch):
+    labels, logits = batch
+    loss = make_loss({"cross_entropy": 1.0, "dice": 0.5, "lovasz": 2.0}, 4)
+    assert isinstance(loss, WeightedSumLoss)
+    expected = numpy_ce(labels, logits) + 0.5 * numpy_dice(labels, logits, 4) + 2 * numpy_lovasz(labels, logits, 4)
+    np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-5)
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    np.testing.assert_allclose(float(restored(labels, logits)), expected, rtol=1e-5)
+    assert isinstance(make_loss("focal", 4, focal_gamma=1.0), FocalLoss)
+    assert isinstance(make_loss({"ohem": 1.0}, 4), OhemCrossEntropy)

@@ -15,7 +15,8 @@ def test_list_and_unknown_model():
     assert kerasseg.list_models() == sorted(kerasseg.list_models())
     with pytest.raises(UnknownNameError, match="unknown model 'nope'; valid: .*enet") as error:
         kerasseg.build_model("nope", 3)
-    assert isinstance(error.value, ValueError) and error.value.valid == tuple(kerasseg.list_models())
+    assert isinstance(error.value, ValueError) and isinstance(error.value, KeyError)
+    assert error.value.valid == tuple(kerasseg.list_models())
 
 
 def test_duplicate_registration_is_refused():

@@ -7,6 +7,8 @@ import dataclasses
 
 import numpy as np
 
+from kerasseg.errors import check_name
+
 from kerasseg.data.ade20k import ade20k_dataset
 from kerasseg.data.camvid import camvid_dataset
 from kerasseg.data.cityscapes import cityscapes_dataset
@@ -55,8 +57,7 @@ DATASETS = {
 
 def dataset_info(name):
     """The `DatasetInfo` of a named dataset ("camvid", "voc", "cityscapes", "ade20k")."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    check_name("dataset", name, sorted(DATASETS))
     return DATASETS[name]
 
 

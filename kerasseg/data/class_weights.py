@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasseg.data import IGNORE_CLASS
+from kerasseg.errors import UnknownNameError
 
 WEIGHTINGS = ("enet", "median_frequency")
 
@@ -66,7 +67,7 @@ class PixelStatistics:
             return self.enet_weights()
         if method == "median_frequency":
             return self.median_frequency_weights()
-        raise ValueError(f"class weighting must be one of {WEIGHTINGS}; got {method!r}")
+        raise UnknownNameError("class weighting", method, WEIGHTINGS)
 
     def to_dict(self, class_names=None):
         """JSON-ready summary: per-class pixels, frequency, images, ENet and median-frequency weights."""

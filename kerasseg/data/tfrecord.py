@@ -16,13 +16,14 @@ Paths go through `tf.io.gfile`, so shards can be written to and read from any fi
 (local, `gs://`, `s3://` with the matching plugin, ...).
 """
 import os
+import struct
 
 import numpy as np
 import tensorflow as tf
 
 from kerasseg.data import IGNORE_CLASS
-from kerasseg.data.decode import (AUTOTUNE, LabelMap, MaskFormat, check_pair, decode_image, decode_mask,
-                                  read_dataset)
+from kerasseg.data.decode import (AUTOTUNE, LabelMap, MaskFormat, SkippedSamples, check_pair, decode_image,
+                                  decode_mask, read_dataset)
 
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
@@ -163,11 +164,23 @@ def tfrecord_dataset(files, num_classes, ignore_class=IGNORE_CLASS, cycle_length
         if missing:
             raise FileNotFoundError(f"TFRecord file {missing[0]!r} does not exist")
     label_map = LabelMap.identity(num_classes, ignore_class)
-    shards = tf.data.Dataset.from_tensor_slices(paths)
+    # A truncated or corrupt shard makes TFRecordDataset fail with a bare DataLossError mid-epoch: find it now.
+    if on_error == "skip" and skipped is None:
+        skipped = SkippedSamples()
+    good_records = []
+    for path in paths:
+        count, problem = scan_tfrecord(path)
+        if problem and on_error == "raise":
+            raise TFRecordError(f"{problem}; the {count} record(s) before it are readable (pass on_error='skip' "
+                                "to train on them and report the rest)")
+        if problem:
+            skipped.add(f"{problem}: the rest of this shard is skipped after {count} good record(s)")
+        good_records.append(count)
+    shards = tf.data.Dataset.from_tensor_slices((paths, tf.constant(good_records, tf.int64)))
     if shuffle_files:
         shards = shards.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     records = shards.interleave(
-        lambda shard: tf.data.TFRecordDataset(shard).enumerate().map(
+        lambda shard, count: tf.data.TFRecordDataset(shard).take(count).enumerate().map(
             lambda index, record: (record, shard, index)),
         cycle_length=min(cycle_length, len(paths)), num_parallel_calls=AUTOTUNE, deterministic=True,
     )
@@ -197,6 +210,64 @@ def tfrecord_dataset(files, num_classes, ignore_class=IGNORE_CLASS, cycle_length
 
     return read_dataset(records, read, diagnose, name_of, on_error=on_error, skipped=skipped,
                         with_file_names=with_file_names)
+
+
+class TFRecordError(ValueError):
+    """A TFRecord file whose framing is broken (truncated or corrupt); the message names the file and offset."""
+
+
+def scan_tfrecord(path):
+    """Checks the framing of a TFRecord file (length, CRC fields, payload) without decoding the records.
+
+    A record is: uint64 length, uint32 masked CRC of the length, `length` bytes, uint32 masked CRC of the data.
+    The length CRCs are checked (a corrupt length would otherwise read garbage); payload corruption is caught
+    when the record is parsed and decoded, as for image files.
+
+    Args:
+        path: a TFRecord file (any TensorFlow filesystem path).
+
+    Returns:
+        (number of well-framed records before the first problem, problem message or None); the message names
+        the file, the record number and its byte offset.
+    """
+    count, offset = 0, 0
+    with tf.io.gfile.GFile(path, "rb") as f:
+        size = f.size()
+        while offset < size:
+            header = f.read(12)
+            if len(header) < 12:
+                return count, f"{path}: truncated record {count} at byte offset {offset} (incomplete header)"
+            length, = struct.unpack("<Q", header[:8])
+            if struct.unpack("<I", header[8:])[0] != _masked_crc32c(header[:8]):
+                return count, f"{path}: corrupt record {count} at byte offset {offset} (bad length checksum)"
+            if offset + 12 + length + 4 > size:
+                return count, (f"{path}: truncated record {count} at byte offset {offset} (needs {length + 16} "
+                               f"bytes, the file has {size - offset} left)")
+            f.seek(offset + 12 + length + 4)
+            offset += 12 + length + 4
+            count += 1
+    return count, None
+
+
+def _crc32c_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def _masked_crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def count_records(files):

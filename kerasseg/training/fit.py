@@ -1,24 +1,29 @@
-"""The training recipe: datasets -> model -> Adam + polynomial decay -> `model.fit` -> best `.keras`."""
+"""The training recipe: datasets -> model -> optimizer + schedule -> `model.fit` (resumable) -> best `.keras`."""
 import dataclasses
-import json
-import os
 import pathlib
+import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from kerasseg import data as kdata
 from kerasseg import viz
-from kerasseg.losses import SegmentationCrossEntropy
+from kerasseg.errors import check_name
+from kerasseg.losses import make_loss
 from kerasseg.metrics import MeanIoU
 from kerasseg.models.auxiliary import (MAIN_OUTPUT, auxiliary_losses, has_auxiliary_outputs,
                                        inference_model, repeat_labels)
 from kerasseg.registry import build_model, get_model_spec
-from kerasseg.training.config import load_config, save_config, validate_config
+from kerasseg.training import resume
+from kerasseg.training.config import (DISTRIBUTIONS, OPTIMIZERS, WEIGHT_DECAY_MODES, ConfigError, load_config,
+                                      save_config, validate_config)
 from kerasseg.training.inputs import build_datasets
+from kerasseg.training.optimizers import Adam
 from kerasseg.training.performance import configure
+from kerasseg.training.schedules import WarmupSchedule
 from kerasseg.utils import transfer_weights
 
 
@@ -52,151 +57,113 @@ def get_strategy(distribution="auto"):
 
     Args:
         distribution: "auto" (MirroredStrategy over all GPUs when there are several, else the default
-            strategy), "default" (one device) or "mirrored" (synchronous data parallelism on local GPUs).
+            strategy), "default" (one device), "mirrored" (synchronous data parallelism on the local GPUs, or
+            on the logical CPU devices when there is no GPU) or "multi_worker" (MultiWorkerMirroredStrategy
+            over the cluster in TF_CONFIG; `fit` trains it with its own loop, see `kerasseg.training.distributed`).
 
     Returns:
         A `tf.distribute.Strategy`.
     """
-    if distribution == "mirrored" or (distribution == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
-        return tf.distribute.MirroredStrategy()
-    if distribution in ("auto", "default"):
-        return tf.distribute.get_strategy()
-    raise ValueError(f"distribution must be 'auto', 'default' or 'mirrored', got {distribution!r}.")
+    check_name("distribution", distribution, DISTRIBUTIONS)
+    gpus = tf.config.list_logical_devices("GPU")
+    if distribution == "mirrored" or (distribution == "auto" and len(gpus) > 1):
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if distribution == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def poly_schedule(learning_rate, total_steps, power=0.9):
     """The "poly" learning-rate policy: lr * (1 - step / total_steps) ** power, reaching 0 at the end."""
-    return keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=learning_rate, decay_steps=max(int(total_steps), 1), end_learning_rate=0.0,
-        power=power,
-    )
+    return WarmupSchedule(learning_rate, total_steps, "poly", power=power)
 
 
-def step_schedule(learning_rate, total_steps, every_steps, factor=0.1):
-    """Step decay: the rate is multiplied by `factor` every `every_steps` steps (ENet's Torch and PyTorch code:
-    x0.1 every 100 epochs)."""
-    boundaries = list(range(int(every_steps), int(total_steps), int(every_steps)))
-    values = [learning_rate * factor**i for i in range(len(boundaries) + 1)]
-    if not boundaries:
-        return learning_rate
-    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+def _l2_optimizer(base):
+    """`base` (a Keras optimizer class) with L2 regularisation: wd * w added to the gradient of every variable."""
+
+    class L2Regularized(base):
+        def __init__(self, l2=0.0, **kwargs):
+            super().__init__(**kwargs)
+            self.l2 = float(l2)
+
+        def apply(self, grads, trainable_variables=None):
+            variables = trainable_variables if trainable_variables is not None else self._trainable_variables
+            # Under tf.distribute the optimizer sums the replicas' gradients: each adds its share of wd * w.
+            l2 = self.l2 / tf.distribute.get_strategy().num_replicas_in_sync
+            grads = [g if g is None else g + ops.cast(l2, g.dtype) * ops.cast(v, g.dtype)
+                     for g, v in zip(grads, variables)]
+            return super().apply(grads, trainable_variables)
+
+        def get_config(self):
+            return {**super().get_config(), "l2": self.l2}
+
+    L2Regularized.__name__ = L2Regularized.__qualname__ = f"L2{base.__name__}"
+    return keras.saving.register_keras_serializable(package="kerasseg")(L2Regularized)
 
 
-@keras.saving.register_keras_serializable(package="kerasseg")
-class AdamL2(keras.optimizers.Adam):
-    """Adam with L2 weight decay added to the gradient (g + l2 * w) of every variable.
-
-    This is the coupled decay of Torch's `optim.adam` loop in the ENet authors' code (`dE_dw:add(weightDecay, w)`)
-    and of PyTorch's `Adam(weight_decay=...)`; Keras' `weight_decay` is the decoupled (AdamW) kind instead.
-
-    Args:
-        l2: the L2 coefficient.
-        **kwargs: `keras.optimizers.Adam` arguments.
-    """
-
-    def __init__(self, l2=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.l2 = float(l2)
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self.l2:
-            gradient = gradient + keras.ops.cast(self.l2, variable.dtype) * variable
-        super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self):
-        return {**super().get_config(), "l2": self.l2}
+L2SGD = _l2_optimizer(keras.optimizers.SGD)
+NO_WEIGHT_DECAY = ["gamma", "beta", "alpha", "bias"]  # BN scale/offset, PReLU slopes, biases
 
 
-def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9, weight_decay_mode="decoupled",
-                   lr_schedule="poly", lr_step_steps=None, lr_step_factor=0.1):
-    """Adam with a learning-rate schedule and weight decay.
+def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9, optimizer="adam", momentum=0.9,
+                   weight_decay_mode="decoupled", lr_schedule="poly", warmup_steps=0, step_size=None,
+                   step_factor=0.1):
+    """Builds the training optimizer; the one place that does (recipes, notebooks and benchmarks call it).
 
     Args:
-        learning_rate: the initial rate.
-        total_steps: optimizer steps of the whole run (the poly schedule reaches 0 there).
-        weight_decay: decay coefficient; 0 for none.
+        learning_rate: peak learning rate.
+        total_steps: optimizer steps of the run (the schedule's length).
+        weight_decay: weight decay factor (0: none).
         poly_power: exponent of the poly schedule.
-        weight_decay_mode: "decoupled" (AdamW-style, skipping BN, PReLU and bias parameters) or "l2" (added to the
-            gradient of every variable, as the ENet references).
-        lr_schedule: "poly" or "step".
-        lr_step_steps: with "step", decay every this many steps.
-        lr_step_factor: with "step", the multiplier at each decay.
+        optimizer: "adam" (Kingma & Ba 2015; AdamW of Loshchilov & Hutter 2019 with decoupled decay) or "sgd"
+            (with momentum, as the DeepLab / RefineNet / SFNet papers).
+        momentum: SGD momentum.
+        weight_decay_mode: "decoupled" (w -= lr * wd * w, skipping BN, PReLU and bias parameters) or "l2"
+            (wd * w added to the gradient of every variable, as the Torch / PyTorch references do).
+        lr_schedule: "poly", "step", "cosine" or "constant" (see `WarmupSchedule`).
+        warmup_steps: linear warm-up steps.
+        step_size: steps between decays for "step".
+        step_factor: decay factor for "step".
 
     Returns:
-        A `keras.optimizers.Adam`.
+        A `keras.optimizers.Optimizer`.
     """
-    if lr_schedule == "step":
-        schedule = step_schedule(learning_rate, total_steps, lr_step_steps, lr_step_factor)
-    else:
-        schedule = poly_schedule(learning_rate, total_steps, poly_power)
-    if weight_decay_mode == "l2":
-        return AdamL2(l2=weight_decay, learning_rate=schedule)
-    optimizer = keras.optimizers.Adam(learning_rate=schedule, weight_decay=weight_decay or None)
-    if weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "alpha", "bias"])
-    return optimizer
+    check_name("optimizer", optimizer, OPTIMIZERS)
+    check_name("weight decay mode", weight_decay_mode, WEIGHT_DECAY_MODES)
+    schedule = WarmupSchedule(learning_rate, total_steps, lr_schedule, warmup_steps=warmup_steps, power=poly_power,
+                              step_size=step_size, step_factor=step_factor)
+    decoupled = weight_decay if weight_decay and weight_decay_mode == "decoupled" else None
+    options = {"learning_rate": schedule, "weight_decay": decoupled}
+    if optimizer == "sgd":
+        options["momentum"] = momentum
+    l2 = weight_decay if weight_decay and weight_decay_mode == "l2" else 0.0
+    if optimizer == "sgd":
+        built = L2SGD(l2=l2, **options) if l2 else keras.optimizers.SGD(**options)
+    else:  # one fused kernel per variable; Keras' Adam variables and updates (kerasseg.training.optimizers)
+        built = Adam(coupled_weight_decay=l2, **options)
+    if decoupled:
+        built.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    return built
 
 
-class EpochBackup(keras.callbacks.Callback):
-    """Writes a resumable state at the end of every epoch, atomically (temporary file + rename).
-
-    `<backup_dir>/latest.weights.h5` holds the model's and the optimizer's variables (`model.save_weights`), and
-    `training_metadata.json` the number of completed epochs, the best validation score so far and the wall-clock
-    seconds of training so far (over all sessions). Each epoch's seconds are also added to the logs as
-    `epoch_seconds` (so `CSVLogger`, placed after this callback, records them).
+def recipe_optimizer(train_config, steps_per_epoch):
+    """`make_optimizer` with the settings of a recipe's `train` section.
 
     Args:
-        backup_dir: folder of the state.
-        monitor: the logged value whose best is kept (higher is better).
+        train_config: the validated `train` section.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        A `keras.optimizers.Optimizer`.
     """
-
-    def __init__(self, backup_dir, monitor):
-        super().__init__()
-        self.backup_dir = pathlib.Path(backup_dir)
-        self.monitor = monitor
-        self.best = None
-        self.seconds = 0.0
-        self._epoch_start = None
-
-    @staticmethod
-    def load_state(backup_dir):
-        """The saved metadata dict, or None when there is no complete state."""
-        backup_dir = pathlib.Path(backup_dir)
-        meta = backup_dir / "training_metadata.json"
-        if not (meta.is_file() and (backup_dir / "latest.weights.h5").is_file()):
-            return None
-        return json.loads(meta.read_text())
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and self._epoch_start is not None:
-            logs["epoch_seconds"] = time.time() - self._epoch_start
-            self.seconds += logs["epoch_seconds"]
-        value = (logs or {}).get(self.monitor)
-        if value is not None and (self.best is None or value > self.best):
-            self.best = float(value)
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        weights = self.backup_dir / "latest.weights.h5"
-        temporary = self.backup_dir / "latest.tmp.weights.h5"
-        self.model.save_weights(str(temporary), overwrite=True)
-        os.replace(temporary, weights)
-        meta = self.backup_dir / "training_metadata.json"
-        meta_tmp = self.backup_dir / "training_metadata.json.tmp"
-        meta_tmp.write_text(json.dumps({"epoch": epoch + 1, "best": self.best, "seconds": self.seconds}))
-        os.replace(meta_tmp, meta)
-
-
-class InferenceModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """`ModelCheckpoint` that saves the model without its auxiliary heads (`inference_model`).
-
-    The `.keras` file then holds what `kerasseg evaluate` and `kerasseg export` expect: one output, the logits.
-    Single-output models are saved as they are.
-    """
-
-    def set_model(self, model):
-        super().set_model(inference_model(model))
+    step_epochs = train_config["lr_step_epochs"]
+    return make_optimizer(
+        train_config["learning_rate"], steps_per_epoch * train_config["epochs"], train_config["weight_decay"],
+        train_config["poly_power"], optimizer=train_config["optimizer"], momentum=train_config["momentum"],
+        weight_decay_mode=train_config["weight_decay_mode"], lr_schedule=train_config["lr_schedule"],
+        warmup_steps=train_config["warmup_steps"], step_size=step_epochs and step_epochs * steps_per_epoch,
+        step_factor=train_config["lr_step_factor"])
 
 
 def _steps(dataset, batch_size, what):
@@ -228,26 +195,105 @@ def format_iou_table(class_names, per_class_iou, mean_iou):
     return "\n".join(lines)
 
 
-def fit(config, base_dir=".", verbose=2):
-    """Trains a model from a recipe.
 
-    Writes, under `config["output_dir"]`: `best.keras` (highest val mIoU), `config.yaml` (the full recipe, read
-    by `kerasseg export`), `history.csv`, TensorBoard logs in `logs/`, and `overlays.png` (image, ground truth
-    and prediction of a few validation samples).
+def mixed_precision_policy(setting):
+    """The Keras dtype policy name for `train.mixed_precision` (None: float32).
+
+    Args:
+        setting: False, True (mixed_float16 on GPU, mixed_bfloat16 on CPUs, where bfloat16 runs on AMX / AVX512
+            BF16), "mixed_float16" or "mixed_bfloat16".
+
+    Returns:
+        None or the policy name.
+    """
+    if setting is False or setting is None:
+        return None
+    if setting is True:
+        return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+    return setting
+
+
+def _float32_outputs(model):
+    """Runs the layers that produce the model's outputs in float32, so logits (and the softmax of the loss)
+    are float32 under a mixed-precision policy."""
+    for tensor in tf.nest.flatten(model.outputs):
+        tensor._keras_history.operation.dtype_policy = keras.dtype_policies.DTypePolicy("float32")
+
+
+def _synchronize_batch_norm(model):
+    """Switches every BatchNormalization layer to cross-replica statistics (`synchronized=True`).
+
+    Returns:
+        The number of layers switched.
+    """
+    layers = [layer for layer in model._flatten_layers(include_self=False)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.synchronized = True
+    return len(layers)
+
+
+def _prepare_output_dir(output_dir, restart):
+    """Removes the previous run's state on `restart`; returns the backup metadata (None: fresh run)."""
+    backup_dir = output_dir / resume.BACKUP_DIR
+    if restart:
+        for name in (resume.BACKUP_DIR, "logs"):
+            shutil.rmtree(output_dir / name, ignore_errors=True)
+        for name in ("best.keras", "best.json", "history.csv"):
+            (output_dir / name).unlink(missing_ok=True)
+        return None
+    return resume.read_metadata(backup_dir)
+
+
+def _check_same_model(config, output_dir):
+    saved_path = output_dir / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = load_config(saved_path)
+    for key in ("name", "options"):
+        if saved["model"][key] != config["model"][key]:
+            raise ConfigError(
+                f"{output_dir} holds an unfinished run of a different model (model.{key} {saved['model'][key]!r}, "
+                f"now {config['model'][key]!r}); pass --restart to start over there, or set another output_dir.")
+
+
+def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
+    """Trains a model from a recipe, resuming the run in `output_dir` if it is unfinished.
+
+    Writes, under `config["output_dir"]`: `best.keras` (highest val mIoU) and `best.json`, `backup/` (the
+    resumable state, see `kerasseg.training.resume`), `config.yaml` (the full recipe, read by `kerasseg export`),
+    `history.csv`, TensorBoard logs in `logs/`, and `overlays.png` (image, ground truth and prediction of a few
+    validation samples). A run that holds a backup continues from it: weights, optimizer state and schedule
+    position, epoch and step inside the epoch, the best val mIoU so far, and the augmentation stream (replayed
+    to the same position); the CSV and TensorBoard logs are appended. A finished run is not retrained.
+
+    SIGINT / SIGTERM stop after the current step with the state saved (`TrainingInterrupted`); a NaN loss
+    stops the run naming the step and the last good backup (`TrainingDiverged`).
 
     Args:
         config: a recipe dict, or the path of a YAML recipe.
         base_dir: folder that relative dataset paths in the recipe are resolved against.
         verbose: `model.fit` verbosity (2 = one line per epoch).
+        restart: discard the state of a previous run in `output_dir` and start over.
+        resume_command: the command that resumes the run, printed when it is interrupted.
 
     Returns:
         A `FitResult`.
     """
-    config = load_config(config) if isinstance(config, (str, pathlib.Path)) else validate_config(config)
+    source = str(config) if isinstance(config, (str, pathlib.Path)) else None
+    config = load_config(config) if source else validate_config(config)
+    resume_command = resume_command or (f"kerasseg train --config {source}" if source
+                                        else "fit() again with the same recipe and output_dir")
     data_config, train_config = config["data"], config["train"]
     output_dir = pathlib.Path(config["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
-    configure()  # thread pools; a no-op when TensorFlow already runs
+    metadata = _prepare_output_dir(output_dir, restart)
+    if metadata is not None:
+        _check_same_model(config, output_dir)
+    if train_config["distribution"] == "multi_worker":
+        from kerasseg.training.distributed import fit_multi_worker
+
+        return fit_multi_worker(config, base_dir=base_dir, metadata=metadata, resume_command=resume_command)
     keras.utils.set_random_seed(train_config["seed"])
 
     splits = build_datasets(config, base_dir=base_dir)
@@ -260,99 +306,122 @@ def fit(config, base_dir=".", verbose=2):
                              f"{config['model']['name']} needs.")
 
     batch_size = data_config["batch_size"]
-    train_ds = kdata.train_pipeline(
-        splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
-        scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
-        rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
-        image_pad_value=data_config["image_pad_value"],
-    )
+    skipped_logs = [splits.skipped]
+
+    def training_data(skip_batches):
+        """The augmented training stream from its start, `skip_batches` batches in. The readers are built anew:
+        a tf.data dataset that was iterated before (e.g. by the class statistics) draws a different shuffle and
+        augmentation on its next pass, and the stream must be the same in every run and every resumed phase."""
+        fresh = build_datasets(config, base_dir=base_dir)
+        skipped_logs.append(fresh.skipped)
+        stream = kdata.train_pipeline(
+            fresh.train, batch_size=batch_size, crop_size=data_config["crop_size"],
+            scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
+            rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
+            image_pad_value=data_config["image_pad_value"],
+        )
+        if has_auxiliary_outputs(model):
+            stream = stream.map(repeat_labels(model))
+        return stream.skip(skip_batches)
+
     val_batch_size = data_config["val_batch_size"] or batch_size
     val_ds = kdata.eval_pipeline(splits.val, batch_size=val_batch_size, pad_to_multiple=size_divisor)
 
     # train_pipeline repeats forever (new augmentations each pass): an epoch is steps_per_epoch batches.
     steps_per_epoch = train_config["steps_per_epoch"] or _steps(splits.train, batch_size, "training")
-    total_steps = steps_per_epoch * train_config["epochs"]
+    epochs = train_config["epochs"]
+    total_steps = steps_per_epoch * epochs
+    class_weights = _class_weights(train_config["class_weighting"], splits)
 
-    class_weights = None
-    if train_config["class_weighting"] != "none":
-        stats = kdata.pixel_statistics(splits.train, splits.num_classes)  # unbatched: sizes may vary
-        class_weights = stats.weights(train_config["class_weighting"])
-        formula = {"enet": "ENet class weights 1/ln(1.02 + p)",
-                   "median_frequency": "median-frequency class weights median(f)/f"}[train_config["class_weighting"]]
-        print(f"{formula}:", ", ".join(f"{n}={w:.2f}" for n, w in zip(splits.class_names, class_weights)))
-
-    if train_config["mixed_precision"]:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    policy = mixed_precision_policy(train_config["mixed_precision"])
+    previous_policy = keras.mixed_precision.global_policy()
     strategy = get_strategy(train_config["distribution"])
+    if strategy.num_replicas_in_sync > 1 and batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(f"data.batch_size {batch_size} is not divisible by the {strategy.num_replicas_in_sync} "
+                          "replicas of the distribution strategy.")
+
+    def build():
+        return build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
+                           **config["model"]["options"])
+
     with strategy.scope():
-        model = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
-                            **config["model"]["options"])
-        if config["model"]["initial_weights"]:
-            initial = pathlib.Path(base_dir) / config["model"]["initial_weights"]
+        try:
+            if policy:
+                keras.mixed_precision.set_global_policy(policy)
+            model = build()
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+        if policy:
+            _float32_outputs(model)
+        if config["model"]["initial_weights"] and metadata is None:
+            initial = pathlib.Path(config["model"]["initial_weights"])
             if not initial.is_file():
-                raise FileNotFoundError(f"model.initial_weights: {initial} not found.")
+                raise ConfigError(f"model.initial_weights: {initial} not found.")
             copied = transfer_weights(model, initial)
             print(f"Initialised {len(copied)} layers of {model.name} from {initial}.")
-        loss = SegmentationCrossEntropy(splits.num_classes, class_weights=class_weights)
+        if train_config["sync_batch_norm"]:
+            _synchronize_batch_norm(model)
+        loss = make_loss(train_config["loss"], splits.num_classes, class_weights=class_weights,
+                         focal_gamma=train_config["focal_gamma"], ohem_threshold=train_config["ohem_threshold"],
+                         ohem_min_kept=train_config["ohem_min_kept"])
         loss_weights, metrics, monitor = None, [MeanIoU(splits.num_classes)], "val_mean_iou"
         if has_auxiliary_outputs(model):
             # Deep supervision: one loss per output on the same labels; mIoU and checkpoints on the main logits.
             loss, loss_weights = auxiliary_losses(model, loss, train_config["aux_loss_weight"])
             metrics, monitor = {MAIN_OUTPUT: metrics}, f"val_{MAIN_OUTPUT}_mean_iou"
-        model.compile(
-            optimizer=make_optimizer(
-                train_config["learning_rate"], total_steps, train_config["weight_decay"],
-                train_config["poly_power"], weight_decay_mode=train_config["weight_decay_mode"],
-                lr_schedule=train_config["lr_schedule"],
-                lr_step_steps=(train_config["lr_step_epochs"] or 0) * steps_per_epoch,
-                lr_step_factor=train_config["lr_step_factor"]),
-            loss=loss,
-            loss_weights=loss_weights,
-            metrics=metrics,
-            jit_compile=bool(train_config["jit_compile"]),
-        )
-    fit_train_ds, fit_val_ds = train_ds, val_ds
-    if has_auxiliary_outputs(model):
-        fit_train_ds, fit_val_ds = train_ds.map(repeat_labels(model)), val_ds.map(repeat_labels(model))
+        model.compile(optimizer=recipe_optimizer(train_config, steps_per_epoch), loss=loss,
+                      loss_weights=loss_weights, metrics=metrics, jit_compile=bool(train_config["jit_compile"]))
+        model.optimizer.build(model.trainable_variables)
+
+    state = _restore(model, output_dir, metadata, steps_per_epoch)
     save_config(config, output_dir / "config.yaml")
 
+    def save_best(path):
+        best_model = model
+        if policy:  # a float32 copy: the .keras file reloads as float32, whatever the training precision
+            best_model = build()
+            best_model.set_weights(model.get_weights())
+        inference_model(best_model).save(path)
+
+    fit_val_ds = val_ds.map(repeat_labels(model)) if has_auxiliary_outputs(model) else val_ds
     best_path = output_dir / "best.keras"
-    backup_dir = output_dir / "backup"
-    state = EpochBackup.load_state(backup_dir)
-    initial_epoch, best_so_far = 0, None
-    if state is not None:
-        # Resume: model + optimizer variables (Adam moments, step count, hence the LR position) and the best score.
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(str(backup_dir / "latest.weights.h5"))
-        initial_epoch, best_so_far = int(state["epoch"]), state.get("best")
-        print(f"Resuming {output_dir} after epoch {initial_epoch} (optimizer step "
-              f"{int(model.optimizer.iterations.numpy())}, best {monitor} so far {best_so_far}).")
-        # A fresh augmentation stream for the remaining epochs (not a replay of the first ones).
-        train_ds = kdata.train_pipeline(
-            splits.train, batch_size=batch_size, crop_size=data_config["crop_size"],
-            scale_range=data_config["scale_range"], flip=data_config["flip"],
-            seed=train_config["seed"] + 1000 * initial_epoch, rotation_degrees=data_config["rotation_degrees"],
-            photometric=data_config["photometric"], image_pad_value=data_config["image_pad_value"],
-        )
-        fit_train_ds = train_ds.map(repeat_labels(model)) if has_auxiliary_outputs(model) else train_ds
-    backup = EpochBackup(backup_dir, monitor)
-    backup.best = best_so_far
-    backup.seconds = float((state or {}).get("seconds", 0.0))
-    callbacks = [
-        InferenceModelCheckpoint(str(best_path), monitor=monitor, mode="max", save_best_only=True,
-                                 initial_value_threshold=best_so_far),
-        backup,
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=state is not None),
-        keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
-    ]
-    print(f"Training {model.name} ({model.count_params():,} parameters) for {train_config['epochs']} epochs of "
-          f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}.")
+    history = {}
     start = time.time()
-    history = model.fit(fit_train_ds, validation_data=fit_val_ds, epochs=train_config["epochs"],
-                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
-                        shuffle=False, initial_epoch=initial_epoch)
+    if state.epoch >= epochs:
+        print(f"{output_dir} holds a finished run ({state.epoch} epochs, best val mIoU {state.best:.4f}); nothing "
+              "to train. Pass --restart to train it again.")
+    else:
+        if state.global_step:
+            print(f"Resuming {output_dir}: epoch {state.epoch + 1} of {epochs}, step {state.step_in_epoch} of "
+                  f"{steps_per_epoch} (global step {state.global_step} of {total_steps}), best val mIoU so far "
+                  f"{state.best:.4f}; replaying {state.global_step - state.stream_start} batches of the augmentation "
+                  "stream.")
+        print(f"Training {model.name} ({model.count_params():,} parameters) for {epochs} epochs of "
+              f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}"
+              f"{f', {policy}' if policy else ''}"
+              f"{f', {strategy.num_replicas_in_sync} replicas' if strategy.num_replicas_in_sync > 1 else ''}.")
+        with resume.SignalFlag() as signals:
+            tracker = resume.ResumableTraining(
+                output_dir, state, epochs, steps_per_epoch, train_config["checkpoint_every_steps"], monitor,
+                save_best, signals, resume_command)
+            while state.epoch < epochs:
+                # The first call finishes a partly trained epoch; the second trains the remaining epochs.
+                steps = steps_per_epoch - state.step_in_epoch
+                last_epoch = state.epoch + 1 if state.step_in_epoch else epochs
+                callbacks = [
+                    tracker,
+                    keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
+                    keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
+                ]
+                phase = model.fit(training_data(state.global_step - state.stream_start), validation_data=fit_val_ds,
+                                  initial_epoch=state.epoch, epochs=last_epoch, steps_per_epoch=steps,
+                                  callbacks=callbacks, verbose=verbose, shuffle=False)
+                for key, values in phase.history.items():
+                    history.setdefault(key, []).extend(values)
     seconds = time.time() - start
 
+    if not best_path.is_file():
+        raise resume.TrainingStopped(f"no best model was saved in {output_dir}: '{monitor}' was never finite.")
     best = keras.saving.load_model(str(best_path))
     metric = evaluate_model(best, val_ds, splits.num_classes)
     mean_iou, per_class = float(metric.result()), metric.per_class_iou()
@@ -368,7 +437,47 @@ def fit(config, base_dir=".", verbose=2):
         print(f"Overlays of {len(images)} validation images written to {overlay_path}")
     viz.plot_history(output_dir / "history.csv", output_dir / "history.png")
     if splits.skipped is not None:
-        print(splits.skipped.report())
-    return FitResult(model=best, history=history.history, best_model_path=str(best_path), val_mean_iou=mean_iou,
+        problems = list(dict.fromkeys(p for log in skipped_logs if log is not None for p in log.problems))
+        print(f"Skipped {len(problems)} bad sample(s):" + "".join(f"\n  {p}" for p in problems)
+              if problems else "No samples skipped.")
+    return FitResult(model=best, history=history, best_model_path=str(best_path), val_mean_iou=mean_iou,
                      per_class_iou=per_class, class_names=splits.class_names, output_dir=str(output_dir),
                      seconds=seconds)
+
+
+def _class_weights(weighting, splits):
+    if weighting == "none":
+        return None
+    stats = kdata.pixel_statistics(splits.train, splits.num_classes)  # unbatched: sizes may vary
+    class_weights = stats.weights(weighting)
+    print(f"{weighting} class weights:", ", ".join(f"{n}={w:.2f}" for n, w in zip(splits.class_names, class_weights)))
+    return class_weights
+
+
+def _restore(model, output_dir, metadata, steps_per_epoch):
+    """Loads the backup into the compiled model; returns the `RunState` to start from."""
+    state = resume.RunState()
+    if metadata is not None:
+        weights = output_dir / resume.BACKUP_DIR / resume.WEIGHTS_FILE
+        model.load_weights(str(weights))
+        resume.restore_rng_states(model, weights)
+        state.global_step = int(model.optimizer.iterations.numpy())
+        if "global_step" in metadata:
+            state.epoch, state.step_in_epoch = divmod(state.global_step, steps_per_epoch)
+            state.stream_start = int(metadata.get("stream_start", 0))
+        else:  # an epoch-level backup ({"epoch", "best"}, as keras BackupAndRestore / the first CamVid run):
+            # its augmentation stream is not kerasseg's replayable one, so the stream starts afresh here.
+            state.epoch = int(metadata.get("epoch", 0))
+            state.stream_start = state.global_step
+            if state.global_step != state.epoch * steps_per_epoch:
+                print(f"Note: {weights} holds {state.global_step} optimizer steps for {state.epoch} epochs of "
+                      f"{steps_per_epoch} steps; continuing at epoch {state.epoch + 1}, schedule at step "
+                      f"{state.global_step}.")
+        if metadata.get("best") is not None:
+            state.best = float(metadata["best"])
+    best_json = output_dir / "best.json"
+    if best_json.is_file() and (output_dir / "best.keras").is_file():
+        import json
+
+        state.best = max(state.best, float(json.loads(best_json.read_text())["val_mean_iou"]))
+    return state

@@ -110,6 +110,10 @@ def build_datasets(config, base_dir="."):
             val = _tfrecord_split(data_config["val"], num_classes, base_dir, "val", error_options)
         palette = viz.default_palette(num_classes)
     num_classes = config["model"]["num_classes"] or len(class_names)
+    if num_classes < 2:
+        raise ConfigError(f"the dataset has {num_classes} class ({', '.join(class_names)}), but kerasseg trains "
+                          "softmax heads: a binary task has 2 classes; list the background too in "
+                          "'data.class_names' (e.g. [background, foreground]).")
     if num_classes != len(class_names):
         raise ConfigError(f"'model.num_classes' is {num_classes} but the dataset has {len(class_names)} classes "
                           f"({', '.join(class_names)}).")

@@ -65,3 +65,33 @@ def test_jpeg_images_keep_labels_and_errors_name_the_record(tmp_path):
         list(kdata.tfrecord_dataset(str(tmp_path / "junk.tfrecord"), num_classes=4))
     with pytest.raises(FileNotFoundError, match="nothing-"):
         kdata.tfrecord_dataset(str(tmp_path / "nothing-*"), num_classes=4)
+
+
+def test_truncated_shard_names_file_and_offset_and_is_skipped_with_on_error_skip(tmp_path):
+    from kerasseg.data.tfrecord import TFRecordError, scan_tfrecord
+
+    samples = kdata.shapes_dataset(6, image_size=(16, 16), seed=0)
+    paths, count = kdata.write_tfrecords(samples, str(tmp_path / "s"), num_shards=2)
+    assert scan_tfrecord(paths[0]) == (3, None)
+    data = open(paths[1], "rb").read()
+    record_sizes = []
+    offset = 0
+    while offset < len(data):
+        length = int.from_bytes(data[offset:offset + 8], "little")
+        record_sizes.append(length + 16)
+        offset += length + 16
+    cut = record_sizes[0] + record_sizes[1] // 2  # the second record of shard 1 is cut in the middle
+    open(paths[1], "wb").write(data[:cut])
+    with pytest.raises(TFRecordError, match=rf"{paths[1]}: truncated record 1 at byte offset {record_sizes[0]} "):
+        kdata.tfrecord_dataset(paths, num_classes=6)
+    skipped = kdata.SkippedSamples()
+    good = list(kdata.tfrecord_dataset(paths, num_classes=6, on_error="skip", skipped=skipped))
+    assert len(good) == 4  # 3 + the 1 good record before the cut
+    assert len(skipped) == 1
+    assert f"{paths[1]}: truncated record 1 at byte offset {record_sizes[0]}" in skipped.problems[0]
+    # A corrupt length field (a flipped bit) is found by its checksum.
+    corrupt = bytearray(data)
+    corrupt[record_sizes[0] + 2] ^= 0x10
+    open(paths[1], "wb").write(bytes(corrupt))
+    assert scan_tfrecord(paths[1]) == (1, f"{paths[1]}: corrupt record 1 at byte offset {record_sizes[0]} "
+                                          "(bad length checksum)")

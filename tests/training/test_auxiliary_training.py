@@ -8,7 +8,7 @@ from kerasseg.losses import SegmentationCrossEntropy
 from kerasseg.models.auxiliary import (auxiliary_losses, has_auxiliary_outputs, inference_model, output_names,
                                        repeat_labels)
 from kerasseg.training import ConfigError, validate_config
-from kerasseg.training.fit import InferenceModelCheckpoint
+from kerasseg.training import resume
 
 
 def tiny_model(auxiliary=True):
@@ -38,14 +38,19 @@ def test_output_names_losses_and_labels():
 
 def test_checkpoint_saves_the_inference_model(tmp_path):
     model = tiny_model()
-    callback = InferenceModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_logits_mean_iou", mode="max",
-                                        save_best_only=True)
+    model.compile(optimizer="adam")
+    callback = resume.ResumableTraining(
+        tmp_path, resume.RunState(), epochs=2, steps_per_epoch=1, every_steps=1, monitor="val_logits_mean_iou",
+        save_best=lambda path: inference_model(model).save(path), signals=resume.SignalFlag(), resume_command="")
     callback.set_model(model)
     callback.on_epoch_end(0, {"val_logits_mean_iou": 0.5})
     saved = keras.saving.load_model(tmp_path / "best.keras")
     assert saved.name == "tiny" and len(saved.outputs) == 1
     x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(saved(x).numpy(), model(x)["logits"].numpy(), atol=1e-6)
+    before = (tmp_path / "best.keras").stat().st_mtime_ns
+    callback.on_epoch_end(1, {"val_logits_mean_iou": 0.4})  # worse: best.keras is kept
+    assert (tmp_path / "best.keras").stat().st_mtime_ns == before and callback.state.best == 0.5
 
 
 def test_recipe_aux_loss_weight_is_validated():
