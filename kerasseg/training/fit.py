@@ -475,6 +475,7 @@ def _restore(model, output_dir, metadata, steps_per_epoch):
                       f"{state.global_step}.")
         if metadata.get("best") is not None:
             state.best = float(metadata["best"])
+        state.seconds = float(metadata.get("seconds", 0.0))
     best_json = output_dir / "best.json"
     if best_json.is_file() and (output_dir / "best.keras").is_file():
         import json

@@ -23,6 +23,7 @@ import os
 import pathlib
 import signal
 import threading
+import time
 
 import keras
 import numpy as np
@@ -91,6 +92,7 @@ class RunState:
         finished: whether the run trained all its epochs.
         stream_start: the global step at which the augmentation stream started from its first batch (0, or the
             step of an imported epoch-level backup, whose stream is not replayed).
+        seconds: wall-clock seconds of training so far, over every session of the run.
     """
 
     global_step: int = 0
@@ -99,12 +101,13 @@ class RunState:
     best: float = -math.inf
     finished: bool = False
     stream_start: int = 0
+    seconds: float = 0.0
 
     def to_json(self, epochs, steps_per_epoch):
         return {"epoch": self.epoch, "best": None if math.isinf(self.best) else self.best,
                 "global_step": self.global_step, "step_in_epoch": self.step_in_epoch,
                 "steps_per_epoch": steps_per_epoch, "epochs": epochs, "finished": self.finished,
-                "stream_start": self.stream_start}
+                "stream_start": self.stream_start, "seconds": round(self.seconds, 1)}
 
 
 def read_metadata(backup_dir):
@@ -253,8 +256,20 @@ class ResumableTraining(keras.callbacks.Callback):
         self.monitor, self.save_best, self.signals = monitor, save_best, signals
         self.resume_command = resume_command
         self.last_backup_step = state.global_step if self.backup_dir.joinpath(WEIGHTS_FILE).is_file() else None
+        self._clock = None
+
+    def _tick(self):
+        """Adds the wall-clock time since the last tick to `state.seconds`."""
+        now = time.time()
+        if self._clock is not None:
+            self.state.seconds += now - self._clock
+        self._clock = now
+
+    def on_train_begin(self, logs=None):
+        self._clock = time.time()
 
     def _backup(self):
+        self._tick()
         save_backup(self.model, self.backup_dir, self.state, self.epochs, self.steps_per_epoch)
         self.last_backup_step = self.state.global_step
 
@@ -288,6 +303,9 @@ class ResumableTraining(keras.callbacks.Callback):
             self._backup()
 
     def on_epoch_end(self, epoch, logs=None):
+        self._tick()
+        if logs is not None:
+            logs["train_seconds"] = round(self.state.seconds, 1)  # cumulative, into history.csv
         value = (logs or {}).get(self.monitor)
         if value is not None and math.isfinite(float(value)) and float(value) > self.state.best:
             if weights_are_finite(self.model):
