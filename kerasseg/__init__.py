@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 import importlib
 
 from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
+from kerasseg.training import optimizers as _optimizers  # noqa: F401  (checkpoints compiled with its Adam)
 from kerasseg.registry import build_model, get_model_spec, list_models
 
 __all__ = [
