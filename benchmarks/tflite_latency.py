@@ -47,6 +47,7 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["enet", "dlv3"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=10, help="timed invokes per entry and round")
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--keras-prelu", action="store_true", help="also ENet with Keras' PReLU")
     parser.add_argument("--save", default=None, help="folder to write the .tflite files to")
@@ -66,7 +67,7 @@ def main(argv=None):
         label = f"{name} {size[0]}x{size[1]}" + (" (Keras PReLU)" if keras_prelu else "")
         model = build(label, model_name, size, keras_prelu)
         images = [rng.uniform(0, 255, (*size, 3)).astype(np.float32) for _ in range(8)]
-        for fmt in FORMATS:
+        for fmt in args.formats:
             start = time.perf_counter()
             flatbuffer = convert_tflite(model, fmt, representative_images=images if fmt == "int8" else None)
             print(f"{label} {fmt}: converted in {time.perf_counter() - start:.0f} s", flush=True)
@@ -96,9 +97,10 @@ def main(argv=None):
     print("| model | format | threads | median ms | speed-up over fp32 | XNNPACK partitions |")
     print("|---|---|---:|---:|---:|---:|")
     for e in entries:
-        speedup = ms[(e["label"], "fp32", e["threads"])] / ms[(e["label"], e["fmt"], e["threads"])]
+        fp32 = ms.get((e["label"], "fp32", e["threads"]))
+        speedup = f"{fp32 / ms[(e['label'], e['fmt'], e['threads'])]:.2f}x" if fp32 else "n/a"
         print(f"| {e['label']} | {e['fmt']} | {e['threads']} | {ms[(e['label'], e['fmt'], e['threads'])]:.1f} | "
-              f"{speedup:.2f}x | {e['partitions']} |")
+              f"{speedup} | {e['partitions']} |")
     return 0
 
 

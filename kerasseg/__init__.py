@@ -19,6 +19,7 @@ except ModuleNotFoundError as error:
         raise
 else:
     from kerasseg import layers, losses, metrics, models  # noqa: F401  (registers every serializable object)
+    from kerasseg.training import optimizers as _optimizers  # noqa: F401  (checkpoints compiled with its Adam)
     from kerasseg.registry import build_model, get_model_spec, list_models
     from kerasseg.segmentation_model import SegmentationModel
 

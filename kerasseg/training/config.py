@@ -1,6 +1,6 @@
 """YAML training recipes: one table of keys (type, default, meaning), strict loading and validation.
 
-A recipe has five sections; see `configs/enet_shapes.yaml` for a commented example and `docs/recipe.md` (generated
+A recipe has five sections; see `configs/enet_shapes_64x64.yaml` for a commented example and `docs/recipe.md` (generated
 from `RECIPE_KEYS` by `recipe_reference()`) for every key.
 
     model:   name (registry), num_classes (optional: the dataset's), and builder options

@@ -44,11 +44,13 @@ def test_training_forward_gradient_and_moving_statistics_equal_keras(epsilon, mo
     assert not np.allclose(results[1][4], _pair(epsilon, momentum)[0].moving_mean.numpy())
 
 
-def test_inference_equals_keras_and_does_not_update_statistics():
+def test_inference_is_keras_formula_and_does_not_update_statistics():
+    # Inference runs Keras' own formula (a traced fused kernel is folded into the convolution by the remapper,
+    # whose round-off broke export parity), so it is bit-identical to Keras'.
     keras_bn, fused_bn = _pair(1e-3, 0.9)
     x = np.random.default_rng(2).normal(0, 3, (2, 7, 9, 6)).astype(np.float32)
     before = fused_bn.moving_mean.numpy().copy()
-    np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(fused_bn(x, training=False), keras_bn(x, training=False))
     np.testing.assert_array_equal(fused_bn.moving_mean.numpy(), before)
 
 

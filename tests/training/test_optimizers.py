@@ -109,3 +109,14 @@ def test_one_fused_kernel_per_variable_in_the_traced_step():
     op_types = [op.type for op in graph.get_operations()]
     assert op_types.count("ResourceApplyAdam") == len(variables)
     assert op_types.count("Pow") == 2  # the bias-correction powers, once per step
+
+
+def test_checkpoint_compiled_with_it_loads_after_import_kerasseg(tmp_path):
+    from tests.conftest import keras_round_trip
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="tiny")
+    model.compile(optimizer=Adam(1e-2, coupled_weight_decay=1e-4), loss="mse")
+    x = np.ones((4, 4), np.float32)
+    model.fit(x, x[:, :2], verbose=0)
+    diff, optimizer = keras_round_trip(model, x, tmp_path, extra="type(m.optimizer).__module__")
+    assert diff == 0.0 and optimizer == "kerasseg.training.optimizers"
