@@ -108,7 +108,7 @@ NO_WEIGHT_DECAY = ["gamma", "beta", "alpha", "bias"]  # BN scale/offset, PReLU s
 
 def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9, optimizer="adam", momentum=0.9,
                    weight_decay_mode="decoupled", lr_schedule="poly", warmup_steps=0, step_size=None,
-                   step_factor=0.1):
+                   step_factor=0.1, fused=True):
     """Builds the training optimizer; the one place that does (recipes, notebooks and benchmarks call it).
 
     Args:
@@ -125,6 +125,8 @@ def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9,
         warmup_steps: linear warm-up steps.
         step_size: steps between decays for "step".
         step_factor: decay factor for "step".
+        fused: Adam with one fused kernel per variable (`kerasseg.training.optimizers.Adam`, the same updates and
+            variables as Keras'); False takes Keras' per-variable update.
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -141,7 +143,7 @@ def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9,
     if optimizer == "sgd":
         built = L2SGD(l2=l2, **options) if l2 else keras.optimizers.SGD(**options)
     else:  # one fused kernel per variable; Keras' Adam variables and updates (kerasseg.training.optimizers)
-        built = Adam(coupled_weight_decay=l2, **options)
+        built = Adam(coupled_weight_decay=l2, fused=fused, **options)
     if decoupled:
         built.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
     return built
@@ -163,7 +165,7 @@ def recipe_optimizer(train_config, steps_per_epoch):
         train_config["poly_power"], optimizer=train_config["optimizer"], momentum=train_config["momentum"],
         weight_decay_mode=train_config["weight_decay_mode"], lr_schedule=train_config["lr_schedule"],
         warmup_steps=train_config["warmup_steps"], step_size=step_epochs and step_epochs * steps_per_epoch,
-        step_factor=train_config["lr_step_factor"])
+        step_factor=train_config["lr_step_factor"], fused=train_config["fused_optimizer"])
 
 
 def _steps(dataset, batch_size, what):

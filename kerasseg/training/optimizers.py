@@ -35,19 +35,21 @@ class Adam(keras.optimizers.Adam):
             (`weight_decay` is decoupled, as in Keras).
         coupled_weight_decay: L2 coefficient wd whose gradient wd * w is added to each decayed variable's
             gradient before the Adam update; 0 for none.
+        fused: False takes Keras' own per-variable update (for comparison; `train.fused_optimizer: false`).
 
     Returns:
         An optimizer whose updates equal `keras.optimizers.Adam`'s to float32 round-off.
     """
 
-    def __init__(self, *args, coupled_weight_decay=0.0, **kwargs):
+    def __init__(self, *args, coupled_weight_decay=0.0, fused=True, **kwargs):
         super().__init__(*args, **kwargs)
         if not coupled_weight_decay >= 0.0:
             raise ValueError(f"coupled_weight_decay must be >= 0, got {coupled_weight_decay!r}.")
         self.coupled_weight_decay = float(coupled_weight_decay)
+        self.fused = bool(fused)
 
     def _fused(self):
-        return not self.amsgrad and not tf.distribute.has_strategy()
+        return self.fused and not self.amsgrad and not tf.distribute.has_strategy()
 
     def _apply_weight_decay(self, variables):
         if self.weight_decay is None or not self._fused():
@@ -97,7 +99,7 @@ class Adam(keras.optimizers.Adam):
         return super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
-        return {**super().get_config(), "coupled_weight_decay": self.coupled_weight_decay}
+        return {**super().get_config(), "coupled_weight_decay": self.coupled_weight_decay, "fused": self.fused}
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")

@@ -111,8 +111,23 @@ def test_one_fused_kernel_per_variable_in_the_traced_step():
     assert op_types.count("Pow") == 2  # the bias-correction powers, once per step
 
 
+def test_recipe_can_turn_the_fused_update_off():
+    from kerasseg.training import validate_config
+    from kerasseg.training.fit import recipe_optimizer
+
+    variables = _variables()
+    grads = [tf.zeros(v.shape) for v in variables]
+    for fused in (True, False):
+        train = validate_config({"model": {"name": "enet"}, "train": {"fused_optimizer": fused}})["train"]
+        optimizer = recipe_optimizer(train, steps_per_epoch=10)
+        optimizer.build(variables)
+        graph = tf.function(lambda: optimizer.apply(grads, variables)).get_concrete_function().graph
+        fused_ops = [op.type for op in graph.get_operations()].count("ResourceApplyAdam")
+        assert optimizer.fused is fused and fused_ops == (len(variables) if fused else 0)
+
+
 def test_checkpoint_compiled_with_it_loads_after_import_kerasseg(tmp_path):
-    from tests.conftest import keras_round_trip
+    from tests.helpers import keras_round_trip
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="tiny")
     model.compile(optimizer=Adam(1e-2, coupled_weight_decay=1e-4), loss="mse")
