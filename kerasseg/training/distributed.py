@@ -106,6 +106,7 @@ def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerass
     with strategy.scope():
         model = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
                             **config["model"]["options"])
+        model.set_classes(list(splits.class_names), splits.palette)  # travel in best.keras
         if has_auxiliary_outputs(model):
             raise ConfigError("models with auxiliary heads are trained with model.fit; multi_worker supports "
                               "single-output models.")

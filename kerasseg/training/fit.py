@@ -343,8 +343,10 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                           "replicas of the distribution strategy.")
 
     def build():
-        return build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
-                           **config["model"]["options"])
+        built = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
+                            **config["model"]["options"])
+        built.set_classes(list(splits.class_names), splits.palette)  # travel in best.keras
+        return built
 
     with strategy.scope():
         try:

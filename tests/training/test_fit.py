@@ -33,6 +33,9 @@ def test_fit_writes_checkpoint_logs_and_plots(tmp_path):
     assert len(rows) == 2 and "val_mean_iou" in rows[0]
     assert result.val_mean_iou == pytest.approx(max(float(r["val_mean_iou"]) for r in rows), abs=1e-4)
     assert len(result.per_class_iou) == len(result.class_names) == result.model.output_shape[-1]
+    # best.keras carries the class names and palette (export / predict / evaluate need no recipe for them)
+    assert result.model.class_names == list(result.class_names) and result.model.palette.shape == (
+        len(result.class_names), 3)
     # The recipe saved beside the model is complete: num_classes and class names are filled in.
     saved = kerasseg.training.load_config(run / "config.yaml")
     assert saved["model"]["num_classes"] == len(result.class_names)
