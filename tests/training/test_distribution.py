@@ -30,7 +30,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
             "data": {"dataset": "shapes", "image_size": [32, 32], "train": {"num_samples": 16, "seed": 1},
                      "val": {"num_samples": 4, "seed": 2}, "batch_size": 8, "scale_range": [1.0, 1.0],
                      "flip": False},
-            "train": {"epochs": 1, "steps_per_epoch": 3, "learning_rate": 1e-3, "distribution": distribution,
+            "train": {"epochs": 1, "steps_per_epoch": 3, "learning_rate": 1e-2, "optimizer": "sgd",
+                      "distribution": distribution,
                       "sync_batch_norm": sync, "overlay_samples": 0, "seed": 0, "weight_decay": 0.0},
             "output_dir": out,
         }
@@ -59,7 +60,7 @@ def test_mirrored_two_cpu_replicas_match_one_replica_with_sync_batch_norm(tmp_pa
     assert all(np.isfinite(v) for v in (loss_one, loss_sync, loss_two))
     # Same global batch: the gradient is the mean over the same 8 crops; with synchronised BN the batch statistics
     # are the same too, so the trajectory matches to float round-off.
-    np.testing.assert_allclose(loss_sync, loss_one, rtol=1e-4)
+    np.testing.assert_allclose(loss_sync, loss_one, rtol=1e-3)
     for a, b in zip(weights_one, weights_sync):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-3, atol=1e-5)
     print(f"mean train loss over 3 steps: 1 replica {loss_one:.6f}, 2 replicas + sync BN {loss_sync:.6f}, "
