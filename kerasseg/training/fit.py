@@ -465,18 +465,21 @@ def _restore(model, output_dir, metadata, steps_per_epoch):
         weights = output_dir / resume.BACKUP_DIR / resume.WEIGHTS_FILE
         model.load_weights(str(weights))
         resume.restore_rng_states(model, weights)
-        state.global_step = int(model.optimizer.iterations.numpy())
+        optimizer_steps = int(model.optimizer.iterations.numpy())
         if "global_step" in metadata:
+            # The run's position, stored in the weights file itself (atomic with the weights); the optimizer's
+            # step count equals it unless an imported backup's optimizer state could not be loaded.
+            state.global_step = int(metadata["global_step"])
             state.epoch, state.step_in_epoch = divmod(state.global_step, steps_per_epoch)
             state.stream_start = int(metadata.get("stream_start", 0))
         else:  # an epoch-level backup ({"epoch", "best"}, as keras BackupAndRestore / the first CamVid run):
             # its augmentation stream is not kerasseg's replayable one, so the stream starts afresh here.
             state.epoch = int(metadata.get("epoch", 0))
-            state.stream_start = state.global_step
-            if state.global_step != state.epoch * steps_per_epoch:
-                print(f"Note: {weights} holds {state.global_step} optimizer steps for {state.epoch} epochs of "
-                      f"{steps_per_epoch} steps; continuing at epoch {state.epoch + 1}, schedule at step "
-                      f"{state.global_step}.")
+            state.global_step = state.stream_start = state.epoch * steps_per_epoch
+        if optimizer_steps != state.global_step:
+            print(f"Note: {weights} holds {optimizer_steps} optimizer steps at step {state.global_step} of the run "
+                  f"(an imported backup whose optimizer state did not load); the learning-rate schedule follows "
+                  f"the optimizer's count.")
         if metadata.get("best") is not None:
             state.best = float(metadata["best"])
         state.seconds = float(metadata.get("seconds", 0.0))
