@@ -124,7 +124,7 @@ def copy_keras_application_weights(name, source, factory, unnamed_targets=()):
             target_name = pending_unnamed.pop(0)
         target = factory.layers[target_name]
         shapes = [tuple(w.shape) for w in target.weights]
-        if shapes != [v.shape for v in values] or type(target) is not type(layer):
+        if shapes != [v.shape for v in values] or not isinstance(target, type(layer)):  # kerasseg BN: a subclass
             raise ValueError(f"Backbone {name!r}: Keras layer {layer.name!r} {[v.shape for v in values]} does not "
                              f"match {target.name!r} {shapes}.")
         target.set_weights(values)
