@@ -40,7 +40,8 @@ class SegmentationCrossEntropy(keras.losses.Loss):
                 raise ValueError("class_weights must be non-negative.")
         self.class_weights = class_weights
 
-    def call(self, y_true, y_pred):
+    def pixel_sums(self, y_true, y_pred):
+        """(sum_i w[y_i] * CE_i, sum_i w[y_i]) over the non-ignored pixels: the loss is their ratio."""
         labels = tf.cast(y_true, tf.int32)
         if labels.shape.rank == y_pred.shape.rank:  # [B, H, W, 1] labels
             labels = tf.squeeze(labels, -1)
@@ -52,7 +53,10 @@ class SegmentationCrossEntropy(keras.losses.Loss):
         weights = tf.cast(valid, tf.float32)
         if self.class_weights is not None:
             weights *= tf.gather(tf.constant(self.class_weights, tf.float32), safe_labels)
-        return tf.math.divide_no_nan(tf.reduce_sum(ce * weights), tf.reduce_sum(weights))
+        return tf.reduce_sum(ce * weights), tf.reduce_sum(weights)
+
+    def call(self, y_true, y_pred):
+        return tf.math.divide_no_nan(*self.pixel_sums(y_true, y_pred))
 
     def get_config(self):
         config = super().get_config()
@@ -146,12 +150,16 @@ class FocalLoss(_SegmentationLoss):
         self.gamma = float(gamma)
         self.class_weights = _check_class_weights(class_weights, self.num_classes)
 
-    def call(self, y_true, y_pred):
+    def pixel_sums(self, y_true, y_pred):
+        """(weighted sum of the per-pixel focal terms, sum of the weights): the loss is their ratio."""
         labels, logits, valid = _labels_and_logits(y_true, y_pred, self.ignore_class)
         log_p = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         focal = -tf.pow(1.0 - tf.exp(log_p), self.gamma) * log_p
         weights = _pixel_weights(labels, valid, self.class_weights)
-        return tf.math.divide_no_nan(tf.reduce_sum(focal * weights), tf.reduce_sum(weights))
+        return tf.reduce_sum(focal * weights), tf.reduce_sum(weights)
+
+    def call(self, y_true, y_pred):
+        return tf.math.divide_no_nan(*self.pixel_sums(y_true, y_pred))
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "class_weights": self.class_weights}
@@ -290,6 +298,35 @@ def _pixel_weights(labels, valid, class_weights):
     if class_weights is not None:
         weights *= tf.gather(tf.constant(class_weights, tf.float32), labels)
     return weights
+
+
+def replica_loss(loss, y_true, y_pred, num_replicas, all_reduce_sum):
+    """One replica's share of the loss of a global batch split across replicas (`tf.distribute`).
+
+    Summed over the replicas, the shares give the loss of the whole global batch for the losses that are a
+    weighted mean over pixels (cross-entropy, focal, and their weighted sums): each replica divides its own sum
+    by the all-reduced sum of pixel weights, so padding or ignored pixels spread unevenly over the replicas do
+    not change the result, and the summed gradients are the one-device gradient. Losses computed over the whole
+    batch at once (Dice, Lovasz, OHEM's hard-pixel selection) are computed per replica and averaged, as
+    PyTorch's DistributedDataParallel does.
+
+    Args:
+        loss: a kerasseg loss.
+        y_true: this replica's labels.
+        y_pred: this replica's logits.
+        num_replicas: replicas in sync.
+        all_reduce_sum: function summing a scalar tensor over the replicas (the identity on one device).
+
+    Returns:
+        A scalar tensor.
+    """
+    if isinstance(loss, WeightedSumLoss):
+        return tf.add_n([w * replica_loss(part, y_true, y_pred, num_replicas, all_reduce_sum)
+                         for part, w in zip(loss.losses, loss.weights)])
+    if hasattr(loss, "pixel_sums"):
+        total, weight = loss.pixel_sums(y_true, y_pred)
+        return tf.math.divide_no_nan(total, all_reduce_sum(tf.stop_gradient(weight)))
+    return loss.call(y_true, y_pred) / num_replicas
 
 
 LOSS_CLASSES = {"cross_entropy": SegmentationCrossEntropy, "dice": DiceLoss, "focal": FocalLoss,

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kerasseg.losses import SegmentationCrossEntropy
 
@@ -170,3 +171,36 @@ def test_weighted_sum_from_the_recipe_and_serialization(batch):
     np.testing.assert_allclose(float(restored(labels, logits)), expected, rtol=1e-5)
     assert isinstance(make_loss("focal", 4, focal_gamma=1.0), FocalLoss)
     assert isinstance(make_loss({"ohem": 1.0}, 4), OhemCrossEntropy)
+
+
+@pytest.mark.parametrize("spec", ["cross_entropy", "focal", {"cross_entropy": 1.0, "focal": 0.5}])
+def test_replica_shares_sum_to_the_global_batch_loss(spec):
+    """Two replicas, each with half of the batch and unevenly many ignored pixels: the shares add up to the
+    loss of the whole batch (what one device computes), not to the mean of the halves' losses."""
+    from kerasseg.losses import make_loss, replica_loss
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, (4, 6, 6)).astype(np.int32)
+    labels[:2, :5] = 255  # the first replica's half is mostly padding
+    logits = rng.normal(size=(4, 6, 6, 4)).astype(np.float32)
+    loss = make_loss(spec, 4, class_weights=[0.5, 2.0, 1.0, 3.0])
+    halves = [(tf.constant(labels[:2]), tf.constant(logits[:2])), (tf.constant(labels[2:]), tf.constant(logits[2:]))]
+    weight_sums = [float(sum(np.asarray(w.pixel_sums(y, p)[1]) for y, p in halves))
+                   for w in getattr(loss, "losses", [loss])]
+    weight_sum = weight_sums[0]  # the same for every term: they weight pixels alike
+
+    def all_reduce_sum(value):
+        return np.float32(weight_sum)
+
+    shares = [float(replica_loss(loss, y, p, 2, all_reduce_sum)) for y, p in halves]
+    np.testing.assert_allclose(sum(shares), float(loss(labels, logits)), rtol=1e-5)
+    assert abs(np.mean([float(loss(y, p)) for y, p in halves]) - float(loss(labels, logits))) > 1e-3
+
+
+def test_batch_level_losses_are_averaged_over_replicas(batch):
+    from kerasseg.losses import DiceLoss, replica_loss
+
+    labels, logits = batch
+    loss = DiceLoss(4)
+    got = float(replica_loss(loss, tf.constant(labels), tf.constant(logits), 2, lambda value: value))
+    np.testing.assert_allclose(got, float(loss(labels, logits)) / 2, rtol=1e-6)

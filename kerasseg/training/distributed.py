@@ -1,37 +1,34 @@
-"""Training on several machines: `train.distribution: multi_worker`, a custom loop on MultiWorkerMirroredStrategy.
+"""Data-parallel training on several devices or machines: one custom loop on `tf.distribute`.
 
-`MultiWorkerMirroredStrategy` + `model.fit` does not work in Keras 3.15 (keras-team/keras#20585), so this loop
-does what `model.fit` does, with the same pieces as `kerasseg.training.fit`: the recipe's loss, optimizer and
-learning-rate schedule (`recipe_optimizer`), the same augmentation stream, the val mIoU metric, the resumable
-backup and best checkpoint (`kerasseg.training.resume`), CSV history.
+`kerasseg train` trains on one device with `model.fit`; with `train.distribution: mirrored` (the local GPUs, or
+logical CPU devices) or `multi_worker` (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG) it runs
+`train_distributed`, because `model.fit` is not reliable under these strategies in Keras 3.15
+(`MultiWorkerMirroredStrategy` + `model.fit` fails, keras-team/keras#20585; under `MirroredStrategy` it reported
+twice the loss and trained to other weights than one device with the same global batch). The loop uses the same
+pieces as `model.fit` does in `kerasseg.training.fit`: the compiled model and optimizer (with loss scaling under
+mixed_float16), the recipe's loss, the deterministic augmentation stream, and the same callbacks (resumable
+backups, best checkpoint, signals, NaN stop, CSV and TensorBoard logs).
 
     # on every machine, with the same recipe and an output_dir on storage all of them can read (NFS, GCS):
     TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}' \\
         kerasseg train --config recipe.yaml        # index 1 on host1, ...
 
 Each global batch of `data.batch_size` is cut into one slice per replica (`distribute_datasets_from_function`:
-every worker builds the same deterministic pipeline and keeps its part of each batch), so the gradient is the
-mean over the same crops as a one-process run with the same batch. Worker 0 (the chief) writes the backup,
-`best.keras` and the history; every worker reads the backup when the run is restarted. A stop request (SIGINT /
-SIGTERM on any worker) and a NaN loss are agreed on by all workers at the same step, so no worker is left
-waiting in a collective.
+every worker builds the same deterministic pipeline and keeps its part of each batch), and the loss is
+normalised over the whole global batch (`kerasseg.losses.replica_loss`), so the gradient is the one-device
+gradient of the same batch. Worker 0 (the chief) writes the backup, `best.keras` and the history; every worker
+reads the backup when the run is restarted. A stop request (SIGINT / SIGTERM on any worker) and a NaN loss are
+agreed on by all workers at the same step, so no worker is left waiting in a collective.
 """
-import csv
 import json
 import math
 import os
-import pathlib
-import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasseg import data as kdata
-from kerasseg.models.auxiliary import has_auxiliary_outputs, inference_model
-from kerasseg.registry import build_model, get_model_spec
-from kerasseg.training import resume
-from kerasseg.training.config import ConfigError, save_config
+from kerasseg.losses import replica_loss
+from kerasseg.training.config import ConfigError
 
 
 def cluster_from_tf_config():
@@ -59,170 +56,103 @@ def cluster_from_tf_config():
     return workers, index
 
 
-def fit_multi_worker(config, base_dir=".", metadata=None, resume_command="kerasseg train", strategy=None):
-    """Trains a validated recipe on the cluster of TF_CONFIG (see the module docstring).
+def distribute_batches(strategy, make_stream, batch_size):
+    """Splits the global batches of a stream over the strategy's replicas.
 
     Args:
-        config: a validated recipe with `train.distribution: multi_worker`.
-        base_dir: folder that relative dataset paths are resolved against.
-        metadata: the backup metadata of an unfinished run (None: a fresh run).
-        resume_command: the command that resumes the run, for messages.
-        strategy: None for `MultiWorkerMirroredStrategy` over TF_CONFIG's cluster; another strategy (e.g. a
-            `MirroredStrategy` over local devices) runs the same loop on it, with this process as the chief.
+        strategy: a `tf.distribute.Strategy`.
+        make_stream: function returning the training stream of global batches (the same on every worker).
+        batch_size: the global batch size (divisible by the replicas).
 
     Returns:
-        A `kerasseg.training.FitResult`; `model` is this worker's trained model (inference outputs).
+        A distributed dataset whose replicas together see each global batch once, in the stream's order.
     """
-    from kerasseg.training.fit import (FitResult, _class_weights, _restore, _steps, _synchronize_batch_norm,
-                                       evaluate_model, mixed_precision_policy, recipe_optimizer)
-    from kerasseg.training.inputs import build_datasets
-    from kerasseg.losses import make_loss
-
-    if strategy is None:
-        workers, index = cluster_from_tf_config()
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()  # before any other TensorFlow op
-    else:
-        workers, index = ["local"], 0
-    chief = index == 0
-    data_config, train_config = config["data"], config["train"]
-    output_dir = pathlib.Path(config["output_dir"])
-    keras.utils.set_random_seed(train_config["seed"])
-    splits = build_datasets(config, base_dir=base_dir)
-    config["model"]["num_classes"] = splits.num_classes
-    config["data"]["class_names"] = list(splits.class_names)
-    size_divisor = get_model_spec(config["model"]["name"]).size_divisor
-    batch_size = data_config["batch_size"]
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise ConfigError(f"data.batch_size {batch_size} is not divisible by the {replicas} replicas of the "
-                          f"{len(workers)} workers.")
-    steps_per_epoch = train_config["steps_per_epoch"] or _steps(splits.train, batch_size, "training")
-    epochs = train_config["epochs"]
-    class_weights = _class_weights(train_config["class_weighting"], splits)
-    if mixed_precision_policy(train_config["mixed_precision"]):
-        raise ConfigError("train.mixed_precision is not supported with train.distribution: multi_worker yet; "
-                          "use mirrored on one machine, or float32.")
-
-    with strategy.scope():
-        model = build_model(config["model"]["name"], splits.num_classes, input_shape=(None, None, 3),
-                            **config["model"]["options"])
-        model.set_classes(list(splits.class_names), splits.palette)  # travel in best.keras
-        if has_auxiliary_outputs(model):
-            raise ConfigError("models with auxiliary heads are trained with model.fit; multi_worker supports "
-                              "single-output models.")
-        if train_config["sync_batch_norm"]:
-            _synchronize_batch_norm(model)
-        optimizer = recipe_optimizer(train_config, steps_per_epoch)
-        model.compile(optimizer=optimizer)  # so save_weights / load_weights hold the optimizer state
-        optimizer.build(model.trainable_variables)
-    loss_fn = make_loss(train_config["loss"], splits.num_classes, class_weights=class_weights,
-                        focal_gamma=train_config["focal_gamma"], ohem_threshold=train_config["ohem_threshold"],
-                        ohem_min_kept=train_config["ohem_min_kept"])
-    state = _restore(model, output_dir, metadata, steps_per_epoch)
-    if chief:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, output_dir / "config.yaml")
-
-    per_replica_batch = batch_size // replicas
+                          "distribution strategy.")
 
     def dataset_fn(context):
-        pipeline = kdata.train_pipeline(
-            build_datasets(config, base_dir=base_dir).train, batch_size=batch_size, crop_size=data_config["crop_size"],
-            scale_range=data_config["scale_range"], flip=data_config["flip"], seed=train_config["seed"],
-            rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
-            image_pad_value=data_config["image_pad_value"])
-        pipeline = pipeline.skip(state.global_step - state.stream_start)
         # This worker's slice of every global batch, cut into per-replica batches for its local replicas.
         per_worker = batch_size // context.num_input_pipelines
         start = context.input_pipeline_id * per_worker
-        part = pipeline.map(lambda images, labels: (images[start:start + per_worker],
-                                                    labels[start:start + per_worker]))
-        return part.unbatch().batch(per_replica_batch, drop_remainder=True)
+
+        def part(images, labels):
+            return tf.nest.map_structure(lambda t: t[start:start + per_worker], (images, labels))
+
+        return make_stream().map(part).unbatch().batch(batch_size // replicas, drop_remainder=True)
 
     options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
-    train_data = strategy.distribute_datasets_from_function(dataset_fn, options)
-    val_ds = kdata.eval_pipeline(splits.val, batch_size=data_config["val_batch_size"] or batch_size,
-                                 pad_to_multiple=size_divisor)
+    return strategy.distribute_datasets_from_function(dataset_fn, options)
+
+
+def output_loss(loss, loss_weights, labels, outputs, num_replicas, all_reduce_sum):
+    """This replica's share of the training loss (`replica_loss`), summed over the outputs of a model with
+    auxiliary heads with their `loss_weights` (None: a single output)."""
+    if loss_weights is None:
+        return replica_loss(loss, labels, outputs, num_replicas, all_reduce_sum)
+    return tf.add_n([weight * replica_loss(loss, labels, outputs[name], num_replicas, all_reduce_sum)
+                     for name, weight in loss_weights.items()])
+
+
+def train_distributed(model, strategy, loss, loss_weights, make_stream, batch_size, state, epochs,
+                      steps_per_epoch, callbacks, signals, validate):
+    """Trains `model` under `strategy` from `state` to the end of `epochs`, like `model.fit` with `callbacks`.
+
+    Args:
+        model: the compiled model (built and compiled in `strategy.scope()`).
+        strategy: a `tf.distribute.Strategy` (MirroredStrategy, MultiWorkerMirroredStrategy).
+        loss: the recipe's loss (a kerasseg loss).
+        loss_weights: {output name: weight} for a model with auxiliary heads, else None.
+        make_stream: function returning the training stream of global batches from the run's current position.
+        batch_size: global batch size.
+        state: the `RunState` to start from; the callbacks advance it.
+        epochs: the run's epochs.
+        steps_per_epoch: optimizer steps per epoch.
+        callbacks: a `keras.callbacks.CallbackList` (its `ResumableTraining` saves, stops and raises).
+        signals: the `SignalFlag` of this process; a stop request on any worker stops all at the same step.
+        validate: function() -> {"val_mean_iou": ...} evaluated at each epoch end.
+
+    Returns:
+        The history: {"loss": [...], "val_mean_iou": [...], ...} per epoch trained here.
+    """
+    optimizer = model.optimizer
+    replicas = strategy.num_replicas_in_sync
+    iterator = iter(distribute_batches(strategy, make_stream, batch_size))
+
+    def all_reduce_sum(value):
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
     @tf.function
     def train_step(iterator, stop_requested):
         def step(images, labels):
             with tf.GradientTape() as tape:
-                logits = model(images, training=True)
-                loss = loss_fn.call(labels, logits)
-                scaled = loss / replicas
+                outputs = model(images, training=True)
+                share = output_loss(loss, loss_weights, labels, outputs, replicas, all_reduce_sum)
+                scaled = optimizer.scale_loss(share)  # loss scaling under mixed_float16, else the identity
             gradients = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            return loss, tf.identity(stop_requested)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))  # sums the replicas' gradients
+            return share, tf.identity(stop_requested)
 
-        losses, stops = strategy.run(step, args=next(iterator))
-        return (strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None) / replicas,
+        shares, stops = strategy.run(step, args=next(iterator))
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, shares, axis=None),
                 strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None))
 
-    history = {"loss": [], "val_mean_iou": []}
-    history_path = output_dir / "history.csv"
-    start_time = time.time()
-    if state.epoch >= epochs:
-        print(f"{output_dir} holds a finished run ({state.epoch} epochs); nothing to train. Pass --restart to "
-              "train it again.")
-    elif state.global_step:
-        print(f"Resuming {output_dir}: epoch {state.epoch + 1} of {epochs}, step {state.step_in_epoch} of "
-              f"{steps_per_epoch} (global step {state.global_step}), on worker {index} of {len(workers)}.")
-    if chief and state.epoch < epochs:
-        print(f"Training {model.name} on {len(workers)} workers ({replicas} replicas) for {epochs} epochs of "
-              f"{steps_per_epoch} steps, global batch {batch_size}.", flush=True)
-    iterator = iter(train_data)
-    with resume.SignalFlag() as signals:
-        while state.epoch < epochs:
-            epoch_losses = []
-            while state.step_in_epoch < steps_per_epoch:
-                loss, stops = train_step(iterator, tf.constant(float(signals.received is not None)))
-                loss = float(loss)
-                state.global_step += 1
-                state.step_in_epoch += 1
-                if not math.isfinite(loss):
-                    raise resume.TrainingDiverged(
-                        f"the loss became {loss} at step {state.global_step} (epoch {state.epoch + 1}); training "
-                        f"stopped and nothing was saved from it; the last backup is in {output_dir / 'backup'}.")
-                epoch_losses.append(loss)
-                if float(stops) > 0:
-                    if chief:
-                        resume.save_backup(model, output_dir / resume.BACKUP_DIR, state, epochs, steps_per_epoch)
-                    raise resume.TrainingInterrupted(
-                        f"a worker was asked to stop: stopped at step {state.global_step} (epoch {state.epoch + 1}, "
-                        f"step {state.step_in_epoch} of {steps_per_epoch}); resumable state saved to "
-                        f"{output_dir / resume.BACKUP_DIR}. Resume by starting every worker again with: "
-                        f"{resume_command}", exit_code=SIGNAL_EXIT.get(signals.received, 1))
-                if (chief and state.global_step % train_config["checkpoint_every_steps"] == 0
-                        and state.step_in_epoch < steps_per_epoch):
-                    resume.save_backup(model, output_dir / resume.BACKUP_DIR, state, epochs, steps_per_epoch)
-            val_miou = float(evaluate_model(model, val_ds, splits.num_classes).result())
-            mean_loss = float(np.mean(epoch_losses)) if epoch_losses else float("nan")
-            history["loss"].append(mean_loss)
-            history["val_mean_iou"].append(val_miou)
-            if chief:
-                print(f"Epoch {state.epoch + 1}/{epochs} - loss: {mean_loss:.4f} - val_mean_iou: {val_miou:.4f}",
-                      flush=True)
-                new_file = not history_path.is_file()
-                with open(history_path, "a", newline="") as f:
-                    writer = csv.writer(f)
-                    if new_file:
-                        writer.writerow(["epoch", "loss", "val_mean_iou"])
-                    writer.writerow([state.epoch, mean_loss, val_miou])
-                if val_miou > state.best and resume.weights_are_finite(model):
-                    resume.write_atomic(output_dir / "best.keras", lambda p: inference_model(model).save(p))
-                    resume.write_json_atomic(output_dir / "best.json", {
-                        "val_mean_iou": val_miou, "epoch": state.epoch + 1, "global_step": state.global_step})
-            state.best = max(state.best, val_miou)
-            state.epoch, state.step_in_epoch = state.epoch + 1, 0
-            state.finished = state.epoch >= epochs
-            if chief:
-                resume.save_backup(model, output_dir / resume.BACKUP_DIR, state, epochs, steps_per_epoch)
-    seconds = time.time() - start_time
-    metric = evaluate_model(model, val_ds, splits.num_classes)
-    return FitResult(model=inference_model(model), history=history, best_model_path=str(output_dir / "best.keras"),
-                     val_mean_iou=float(metric.result()), per_class_iou=metric.per_class_iou(),
-                     class_names=splits.class_names, output_dir=str(output_dir), seconds=seconds)
-
-
-SIGNAL_EXIT = {signum: code for signum, (_, code) in resume.SignalFlag.SIGNALS.items()}
+    history = {}
+    callbacks.on_train_begin()
+    while state.epoch < epochs:
+        epoch = state.epoch
+        callbacks.on_epoch_begin(epoch)
+        losses = []
+        while state.step_in_epoch < steps_per_epoch:
+            step_loss, stops = train_step(iterator, tf.constant(float(signals.received is not None)))
+            losses.append(float(step_loss))
+            if float(stops) > 0:
+                signals.stop_requested_elsewhere()  # a no-op on the worker that received it
+            callbacks.on_train_batch_end(state.step_in_epoch, {"loss": losses[-1]})
+        logs = {"loss": float(np.mean(losses)) if losses else math.nan, **validate()}
+        callbacks.on_epoch_end(epoch, logs)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+    callbacks.on_train_end()
+    return history

@@ -2,6 +2,7 @@
 import dataclasses
 import pathlib
 import shutil
+import tempfile
 import time
 
 import keras
@@ -18,6 +19,7 @@ from kerasseg.models.auxiliary import (MAIN_OUTPUT, auxiliary_losses, has_auxili
                                        inference_model, repeat_labels)
 from kerasseg.registry import build_model, get_model_spec
 from kerasseg.training import resume
+from kerasseg.training.distributed import cluster_from_tf_config, train_distributed
 from kerasseg.training.config import (DISTRIBUTIONS, OPTIMIZERS, WEIGHT_DECAY_MODES, ConfigError, load_config,
                                       save_config, validate_config)
 from kerasseg.training.inputs import build_datasets
@@ -65,12 +67,12 @@ def get_strategy(distribution="auto"):
         A `tf.distribute.Strategy`.
     """
     check_name("distribution", distribution, DISTRIBUTIONS)
+    if distribution == "multi_worker":  # first: it configures the collective ops as TensorFlow starts
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if distribution == "mirrored" or (distribution == "auto" and len(gpus) > 1):
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if distribution == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -288,14 +290,20 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                                         else "fit() again with the same recipe and output_dir")
     data_config, train_config = config["data"], config["train"]
     output_dir = pathlib.Path(config["output_dir"])
+    distribution = train_config["distribution"]
+    # On several machines worker 0 (the chief) writes the run folder; the others keep their copies elsewhere.
+    worker_index = cluster_from_tf_config()[1] if distribution == "multi_worker" else 0
+    chief = worker_index == 0
     output_dir.mkdir(parents=True, exist_ok=True)
-    metadata = _prepare_output_dir(output_dir, restart)
+    metadata = _prepare_output_dir(output_dir, restart and chief)
+    if restart and not chief:
+        metadata = None
     if metadata is not None:
         _check_same_model(config, output_dir)
-    if train_config["distribution"] == "multi_worker":
-        from kerasseg.training.distributed import fit_multi_worker
-
-        return fit_multi_worker(config, base_dir=base_dir, metadata=metadata, resume_command=resume_command)
+    configure()  # thread pools; a no-op when TensorFlow already runs
+    strategy = get_strategy(distribution)  # MultiWorkerMirroredStrategy: before any other TensorFlow op
+    distributed = distribution == "multi_worker" or strategy.num_replicas_in_sync > 1
+    run_dir = output_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix=f"kerasseg-worker{worker_index}-"))
     keras.utils.set_random_seed(train_config["seed"])
 
     splits = build_datasets(config, base_dir=base_dir)
@@ -310,7 +318,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
     batch_size = data_config["batch_size"]
     skipped_logs = [splits.skipped]
 
-    def training_data(skip_batches):
+    def training_data(skip_batches, repeat_for_outputs=True):
         """The augmented training stream from its start, `skip_batches` batches in. The readers are built anew:
         a tf.data dataset that was iterated before (e.g. by the class statistics) draws a different shuffle and
         augmentation on its next pass, and the stream must be the same in every run and every resumed phase."""
@@ -322,7 +330,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
             rotation_degrees=data_config["rotation_degrees"], photometric=data_config["photometric"],
             image_pad_value=data_config["image_pad_value"],
         )
-        if has_auxiliary_outputs(model):
+        if repeat_for_outputs and has_auxiliary_outputs(model):
             stream = stream.map(repeat_labels(model))
         return stream.skip(skip_batches)
 
@@ -337,8 +345,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
 
     policy = mixed_precision_policy(train_config["mixed_precision"])
     previous_policy = keras.mixed_precision.global_policy()
-    strategy = get_strategy(train_config["distribution"])
-    if strategy.num_replicas_in_sync > 1 and batch_size % strategy.num_replicas_in_sync:
+    if batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"data.batch_size {batch_size} is not divisible by the {strategy.num_replicas_in_sync} "
                           "replicas of the distribution strategy.")
 
@@ -368,17 +375,18 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         loss = make_loss(train_config["loss"], splits.num_classes, class_weights=class_weights,
                          focal_gamma=train_config["focal_gamma"], ohem_threshold=train_config["ohem_threshold"],
                          ohem_min_kept=train_config["ohem_min_kept"])
-        loss_weights, metrics, monitor = None, [MeanIoU(splits.num_classes)], "val_mean_iou"
+        output_losses, loss_weights, metrics, monitor = loss, None, [MeanIoU(splits.num_classes)], "val_mean_iou"
         if has_auxiliary_outputs(model):
             # Deep supervision: one loss per output on the same labels; mIoU and checkpoints on the main logits.
-            loss, loss_weights = auxiliary_losses(model, loss, train_config["aux_loss_weight"])
+            output_losses, loss_weights = auxiliary_losses(model, loss, train_config["aux_loss_weight"])
             metrics, monitor = {MAIN_OUTPUT: metrics}, f"val_{MAIN_OUTPUT}_mean_iou"
-        model.compile(optimizer=recipe_optimizer(train_config, steps_per_epoch), loss=loss,
+        model.compile(optimizer=recipe_optimizer(train_config, steps_per_epoch), loss=output_losses,
                       loss_weights=loss_weights, metrics=metrics, jit_compile=bool(train_config["jit_compile"]))
         model.optimizer.build(model.trainable_variables)
 
     state = _restore(model, output_dir, metadata, steps_per_epoch)
-    save_config(config, output_dir / "config.yaml")
+    if chief:
+        save_config(config, output_dir / "config.yaml")
 
     def save_best(path):
         best_model = model
@@ -388,7 +396,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         inference_model(best_model).save(path)
 
     fit_val_ds = val_ds.map(repeat_labels(model)) if has_auxiliary_outputs(model) else val_ds
-    best_path = output_dir / "best.keras"
+    best_path = run_dir / "best.keras"
     history = {}
     start = time.time()
     if state.epoch >= epochs:
@@ -400,14 +408,27 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                   f"{steps_per_epoch} (global step {state.global_step} of {total_steps}), best val mIoU so far "
                   f"{state.best:.4f}; replaying {state.global_step - state.stream_start} batches of the augmentation "
                   "stream.")
-        print(f"Training {model.name} ({model.count_params():,} parameters) for {epochs} epochs of "
-              f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}"
-              f"{f', {policy}' if policy else ''}"
-              f"{f', {strategy.num_replicas_in_sync} replicas' if strategy.num_replicas_in_sync > 1 else ''}.")
-        with resume.SignalFlag() as signals:
+        with resume.SignalFlag() as signals:  # installed before the announcement: a stop after it is honoured
+            print(f"Training {model.name} ({model.count_params():,} parameters) for {epochs} epochs of "
+                  f"{steps_per_epoch} steps, batch {batch_size}, crop {data_config['crop_size']}"
+                  f"{f', {policy}' if policy else ''}"
+                  f"{f', {strategy.num_replicas_in_sync} replicas' if distributed else ''}"
+                  f"{f' (worker {worker_index} of a {distribution} cluster)' if distribution == 'multi_worker' else ''}"
+                  ".", flush=True)
             tracker = resume.ResumableTraining(
-                output_dir, state, epochs, steps_per_epoch, train_config["checkpoint_every_steps"], monitor,
+                run_dir, state, epochs, steps_per_epoch, train_config["checkpoint_every_steps"], monitor,
                 save_best, signals, resume_command)
+            if distributed:
+                logs = [] if not chief else [
+                    keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
+                    keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False)]
+                deploy = inference_model(model)
+                history = train_distributed(
+                    model, strategy, loss, loss_weights, lambda: training_data(
+                        state.global_step - state.stream_start, repeat_for_outputs=False),
+                    batch_size, state, epochs, steps_per_epoch,
+                    keras.callbacks.CallbackList([tracker, *logs], model=model), signals,
+                    lambda: {monitor: float(evaluate_model(deploy, val_ds, splits.num_classes).result())})
             while state.epoch < epochs:
                 # The first call finishes a partly trained epoch; the second trains the remaining epochs.
                 steps = steps_per_epoch - state.step_in_epoch
@@ -432,6 +453,11 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
     print(f"Best model (val mIoU {mean_iou:.4f}) saved to {best_path}  [{seconds:.0f} s of training]")
     print(format_iou_table(splits.class_names, per_class, mean_iou))
 
+    if not chief:  # the chief writes the run folder's files
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return FitResult(model=best, history=history, best_model_path=str(output_dir / "best.keras"),
+                         val_mean_iou=mean_iou, per_class_iou=per_class, class_names=splits.class_names,
+                         output_dir=str(output_dir), seconds=seconds)
     if train_config["overlay_samples"]:
         images, labels = next(iter(val_ds.unbatch().batch(train_config["overlay_samples"])))
         predictions = np.argmax(best.predict(images, verbose=0), -1)

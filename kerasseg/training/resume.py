@@ -209,7 +209,17 @@ class SignalFlag:
 
     def __init__(self):
         self.received = None
+        self.remote = False  # the stop was requested on another worker of a cluster
         self._previous = {}
+
+    def stop_requested_elsewhere(self):
+        """Records a stop that another worker received (the cluster stops at the same step)."""
+        if self.received is None:
+            self.received, self.remote = signal.SIGTERM, True
+
+    def describe(self):
+        """The signal's name, e.g. "SIGTERM" or "SIGTERM on another worker"."""
+        return self.SIGNALS[self.received][0] + (" on another worker" if self.remote else "")
 
     def _handle(self, signum, frame):
         if self.received is not None and signum == signal.SIGINT:
@@ -291,7 +301,7 @@ class ResumableTraining(keras.callbacks.Callback):
                 f"step {self.state.step_in_epoch} of {self.steps_per_epoch}); training stopped and nothing was "
                 f"saved from it: {self._last_good()}. Lower train.learning_rate or check the data.")
         if self.signals.received is not None:
-            name, code = SignalFlag.SIGNALS[self.signals.received]
+            name, code = self.signals.describe(), SignalFlag.SIGNALS[self.signals.received][1]
             self._backup()
             best = self.output_dir / "best.keras"
             raise TrainingInterrupted(
