@@ -145,7 +145,7 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
     os.makedirs(out_dir, exist_ok=True)
     name = model.name
     artifacts, seconds = {}, {}
-    traced = None
+    traced = {}  # one trace for the float graph (fp32, fp16), one for the int8 graph
     for fmt in formats:
         path = artifact_path(out_dir, name, fmt)
         start = time.perf_counter()
@@ -154,12 +154,14 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
         elif fmt in TFLITE_QUANTIZATIONS:
             from kerasseg.export.tflite import trace_for_tflite
 
-            traced = traced or trace_for_tflite(model, size)  # traced once for the three quantizations
             quantization = TFLITE_QUANTIZATIONS[fmt]
+            int8 = quantization == "int8"
+            if int8 not in traced:
+                traced[int8] = trace_for_tflite(model, size, int8=int8)
             names = class_names if with_metadata and not (quantization == "int8" and int8_io == "int8") else None
             export_tflite(model, path, quantization=quantization, input_size=size,
                           representative_images=representative_images, int8_io=int8_io, class_names=names,
-                          traced=traced)
+                          traced=traced[int8])
             assert_builtin_ops_only(path)
         else:
             export_onnx(model, path)

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasseg.export.savedmodel import INPUT_NAME
+from kerasseg.layers.prelu import int8_graph
 from kerasseg.litert.runtime import (  # noqa: F401  (the one interpreter / flatbuffer copy, re-exported)
     dequantize_output,
     graph_summary,
@@ -96,18 +97,22 @@ def _concrete_function(model, height, width):
     return fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME))
 
 
-def trace_for_tflite(model, input_size=None):
-    """Traces the batch-1 graph once, for converting it to several quantizations (`convert_tflite(traced=...)`).
+def trace_for_tflite(model, input_size=None, int8=False):
+    """Traces the batch-1 graph once, for converting it several times (`convert_tflite(traced=...)`).
 
     Args:
         model: the `keras.Model`.
         input_size: (height, width); None for the model's static input size.
+        int8: trace the int8 graph (layers with an int8-delegable form use it, e.g. `kerasseg.layers.PReLU`);
+            False traces the float graph, for fp32 and fp16.
 
     Returns:
-        An opaque (input size, concrete function, variable holder) tuple.
+        An opaque (input size, concrete function, variable holder, int8) tuple.
     """
     height, width = resolve_input_size(model, input_size)
-    return (height, width), _concrete_function(model, height, width), _VariableHolder(model)
+    with int8_graph(int8):
+        concrete = _concrete_function(model, height, width)
+    return (height, width), concrete, _VariableHolder(model), bool(int8)
 
 
 def float_layer_names(model):
@@ -196,7 +201,8 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         float_layers: for "int8" only: names of layers whose ops stay float32 (selective quantization);
             None for the layers that declare `keep_float_in_int8` (`float_layer_names(model)`), () for a
             fully integer model.
-        traced: the result of `trace_for_tflite(model, input_size)` to reuse its trace; None traces here.
+        traced: the result of `trace_for_tflite(model, input_size, int8=quantization == "int8")` to reuse
+            its trace; None traces here.
 
     Returns:
         The flatbuffer as `bytes`.
@@ -212,11 +218,14 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
     height, width = resolve_input_size(model, input_size)
     if traced is not None and traced[0] != (height, width):
         raise ValueError(f"traced is for input size {traced[0]}, not {(height, width)}.")
+    if traced is not None and traced[3] != (quantization == "int8"):
+        raise ValueError(f"traced holds the {'int8' if traced[3] else 'float'} graph; {quantization} needs "
+                         f"trace_for_tflite(model, input_size, int8={quantization == 'int8'}).")
     samples = None
     if quantization == "int8":
         samples = _representative_samples(representative_images, height, width)
 
-    _, concrete, holder = traced or trace_for_tflite(model, (height, width))
+    _, concrete, holder, _ = traced or trace_for_tflite(model, (height, width), int8=quantization == "int8")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "fp16":

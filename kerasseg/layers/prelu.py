@@ -1,26 +1,48 @@
-"""PReLU whose inference graph quantizes to int8 ops that XNNPACK runs.
+"""PReLU whose int8 TFLite graph quantizes to ops that XNNPACK runs.
 
 LiteRT's XNNPACK delegate has no int8 PRELU kernel: an int8 ENet with Keras' PReLU splits into ~96 delegate
 partitions with the 93 PReLUs run by the slow reference kernels between them, and runs 4-6x slower than its
 fp32 version. Written as RELU, NEG, MINIMUM or MAXIMUM it does not delegate either (their int8 forms change
-the quantization scale, which XNNPACK refuses). This layer writes the same function as
+the quantization scale, which XNNPACK refuses). Inside `int8_graph()` (what `kerasseg.export.tflite` uses when
+it traces a model for int8) this layer writes the same function as
 
     prelu(x) = (1 + alpha) / 2 * x + (1 - alpha) / 2 * |x|,   |x| = leaky_relu(x, alpha=-1)
 
-in inference: MUL by a per-channel constant, LEAKY_RELU and ADD, all three delegated by XNNPACK in int8 (and
-in ONNX, LeakyRelu(alpha=-1)). In float it equals x for x > 0 and alpha * x otherwise, to round-off. Training
-uses Keras' own formulation. Same class name, variables and config as `keras.layers.PReLU`, so a trained model's
+MUL by a per-channel constant, LEAKY_RELU and ADD, all three delegated by XNNPACK in int8 (and in ONNX,
+LeakyRelu(alpha=-1)). In float it equals x for x > 0 and alpha * x otherwise, to round-off. Everywhere else
+(training, Keras inference, SavedModel, ONNX, fp32 / fp16 TFLite) it runs Keras' formulation, which the TFLite
+converter turns into one PRELU op that XNNPACK runs in float (measured on ENet 360x480: the int8 form costs
+fp32 about 20% more time). Same class name, variables and config as `keras.layers.PReLU`, so a trained model's
 weights load unchanged.
 
 Reference: He et al., "Delving Deep into Rectifiers", ICCV 2015.
 """
+import contextlib
+import contextvars
+
 import keras
 import tensorflow as tf
+
+_INT8_GRAPH = contextvars.ContextVar("kerasseg_prelu_int8_graph", default=False)
+
+
+@contextlib.contextmanager
+def int8_graph(enabled=True):
+    """Within this context, `PReLU` layers called for inference trace their int8-delegable form.
+
+    Args:
+        enabled: False leaves Keras' form (so callers can write `with int8_graph(quantization == "int8")`).
+    """
+    token = _INT8_GRAPH.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _INT8_GRAPH.reset(token)
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
 class PReLU(keras.layers.PReLU):
-    """`keras.layers.PReLU` with an int8-delegable inference graph (see the module docstring).
+    """`keras.layers.PReLU` with an int8-delegable inference graph for int8 export (see the module docstring).
 
     Args:
         Those of `keras.layers.PReLU` (alpha_initializer, alpha_regularizer, alpha_constraint, shared_axes).
@@ -30,7 +52,7 @@ class PReLU(keras.layers.PReLU):
     """
 
     def call(self, inputs, training=None):
-        if training:
+        if training or not _INT8_GRAPH.get():
             return super().call(inputs)
         alpha = tf.cast(self.alpha, inputs.dtype)
         return (1.0 + alpha) * 0.5 * inputs + (1.0 - alpha) * 0.5 * tf.nn.leaky_relu(inputs, alpha=-1.0)
