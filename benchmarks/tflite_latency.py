@@ -7,7 +7,8 @@ depend on them), converts each with `kerasseg.export.tflite.convert_tflite` (int
 images), and times `invoke()` for every (model, format, threads) in interleaved rounds, so a background load
 slows all of them alike. Prints the median ms, the int8 / fp32 speed ratio and the number of XNNPACK delegate
 partitions of each file (DELEGATE nodes after LiteRT applied XNNPACK: 1 = the whole graph in XNNPACK).
-`--keras-prelu` adds ENet built with Keras' PReLU (the library before the int8-friendly PReLU) for comparison.
+`--keras-prelu` adds ENet built with Keras' PReLU (the library before the int8-friendly PReLU) for comparison;
+its fp32 / fp16 graphs equal kerasseg's (the int8-delegable form is traced into int8 graphs only).
 """
 import argparse
 import collections
@@ -32,14 +33,14 @@ def build(label, model_name, size, keras_prelu):
 
     import kerasseg
 
-    enet = importlib.import_module("kerasseg.models.enet")
-    saved = enet.PReLU
+    blocks = importlib.import_module("kerasseg.layers.conv_bn_act")  # where every model gets its PReLU
+    saved = blocks.PReLU
     if keras_prelu:
-        enet.PReLU = keras.layers.PReLU
+        blocks.PReLU = keras.layers.PReLU
     try:
         return kerasseg.build_model(model_name, 12, input_shape=(*size, 3))
     finally:
-        enet.PReLU = saved
+        blocks.PReLU = saved
 
 
 def main(argv=None):
