@@ -4,13 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from kerasseg.export.tflite import convert_tflite
+from kerasseg.export.tflite import convert_tflite, tflite_op_counts
 from kerasseg.layers import PReLU
 from kerasseg.layers.prelu import int8_graph
 
 
-def _pair(channels=5, seed=0):
-    alpha = np.random.default_rng(seed).uniform(-0.5, 1.5, (1, 1, channels)).astype(np.float32)
+def _pair(channels=5, seed=0, high=1.5):
+    alpha = np.random.default_rng(seed).uniform(-0.5, high, (1, 1, channels)).astype(np.float32)
     layers = [cls(shared_axes=[1, 2]) for cls in (keras.layers.PReLU, PReLU)]
     for layer in layers:
         layer.build((None, None, None, channels))
@@ -18,17 +18,21 @@ def _pair(channels=5, seed=0):
     return layers
 
 
-@pytest.mark.parametrize("training, int8", [(False, False), (False, True), (True, False), (True, True)])
-def test_equals_keras_prelu(training, int8):
-    keras_prelu, prelu = _pair()
+@pytest.mark.parametrize("training, int8, high", [(False, False, 1.5), (False, True, 1.5), (False, True, 0.9),
+                                                  (True, False, 1.5), (True, True, 1.5)])
+def test_equals_keras_prelu(training, int8, high):
+    """high: the largest slope; below 0.99 the int8 graph takes the folded form, else the two-MUL form."""
+    keras_prelu, prelu = _pair(high=high)
     x = np.random.default_rng(1).normal(0, 10, (2, 6, 7, 5)).astype(np.float32)
     x[0, 0, 0] = 0.0
     want = keras_prelu(x, training=training).numpy()
     with int8_graph(int8):
         got = prelu(x, training=training).numpy()
     if int8 and not training:
-        # Round-off only: a few float32 ulps of |x| (the two terms cancel where x < 0 and alpha is near 1).
-        assert (np.abs(got - want) <= 4 * np.finfo(np.float32).eps * np.abs(x)).all()
+        # Round-off only: a few float32 ulps of |x| (the two terms cancel where x < 0 and alpha is near 1; the
+        # folded form multiplies by (1 + alpha) / (1 - alpha), up to 19 for these slopes).
+        bound = 4 if high > 0.99 else 64
+        assert (np.abs(got - want) <= bound * np.finfo(np.float32).eps * np.abs(x)).all()
     else:  # Keras' own computation
         np.testing.assert_array_equal(got, want)
 
@@ -73,8 +77,12 @@ def test_int8_graph_is_one_xnnpack_partition():
         return model
 
     images = [rng.uniform(0, 255, (16, 16, 3)).astype(np.float32) for _ in range(4)]
-    partitions, ops = _delegate_partitions(convert_tflite(build(PReLU), "int8", representative_images=images))
+    int8 = convert_tflite(build(PReLU), "int8", representative_images=images)
+    partitions, ops = _delegate_partitions(int8)
     assert "PRELU" not in ops and partitions == 1, ops
+    # The folded form: the (1 - alpha) / 2 scale went into conv1, one MUL (by (1 + alpha) / (1 - alpha)) is left.
+    assert {k: v for k, v in tflite_op_counts(int8).items() if k in ("MUL", "LEAKY_RELU", "ADD")} == {
+        "MUL": 1, "LEAKY_RELU": 1, "ADD": 1}
     # In float the converter keeps one PRELU op (XNNPACK runs it in fp32; the int8 form would cost ~20% there).
     partitions, ops = _delegate_partitions(convert_tflite(build(PReLU), "fp32"))
     assert "PRELU" in ops and "LEAKY_RELU" not in ops and partitions == 1, ops

@@ -129,7 +129,7 @@ def test_benchmark_table_ratio_and_partitions(models):
                                             ("tiny_fp32.tflite", "2"), ("tiny_int8.tflite", "2")]
     for r in rows:
         mean, p50, p90, low = map(float, r[3:])
-        assert 0 < low <= p50 <= p90 and low <= mean and r[2] == "3"
+        assert 0 <= low <= p50 <= p90 and low <= mean and r[2] == "3"  # a tiny model can print 0.00 ms
     ratios = [line for line in lines if line.startswith("int8/fp32 mean latency at")]
     assert len(ratios) == 2 and all(float(line.split(": ")[1]) > 0 for line in ratios)
 
