@@ -2,7 +2,6 @@ import csv
 import pathlib
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 
