@@ -62,15 +62,12 @@ def distribute_batches(strategy, make_stream, batch_size):
     Args:
         strategy: a `tf.distribute.Strategy`.
         make_stream: function returning the training stream of global batches (the same on every worker).
-        batch_size: the global batch size (divisible by the replicas).
+        batch_size: the global batch size (divisible by the replicas: `fit` checks the recipe).
 
     Returns:
         A distributed dataset whose replicas together see each global batch once, in the stream's order.
     """
     replicas = strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ConfigError(f"data.batch_size {batch_size} is not divisible by the {replicas} replicas of the "
-                          "distribution strategy.")
 
     def dataset_fn(context):
         # This worker's slice of every global batch, cut into per-replica batches for its local replicas.

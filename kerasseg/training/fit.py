@@ -418,26 +418,25 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
             tracker = resume.ResumableTraining(
                 run_dir, state, epochs, steps_per_epoch, train_config["checkpoint_every_steps"], monitor,
                 save_best, signals, resume_command)
-            if distributed:
-                logs = [] if not chief else [
+
+            def log_callbacks():  # fresh each phase (CSVLogger opens its file per fit); only the chief writes logs
+                return [] if not chief else [
                     keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
                     keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False)]
+
+            if distributed:
                 deploy = inference_model(model)
                 history = train_distributed(
                     model, strategy, loss, loss_weights, lambda: training_data(
                         state.global_step - state.stream_start, repeat_for_outputs=False),
                     batch_size, state, epochs, steps_per_epoch,
-                    keras.callbacks.CallbackList([tracker, *logs], model=model), signals,
+                    keras.callbacks.CallbackList([tracker, *log_callbacks()], model=model), signals,
                     lambda: {monitor: float(evaluate_model(deploy, val_ds, splits.num_classes).result())})
             while state.epoch < epochs:
                 # The first call finishes a partly trained epoch; the second trains the remaining epochs.
                 steps = steps_per_epoch - state.step_in_epoch
                 last_epoch = state.epoch + 1 if state.step_in_epoch else epochs
-                callbacks = [
-                    tracker,
-                    keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
-                    keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"), write_graph=False),
-                ]
+                callbacks = [tracker, *log_callbacks()]
                 phase = model.fit(training_data(state.global_step - state.stream_start), validation_data=fit_val_ds,
                                   initial_epoch=state.epoch, epochs=last_epoch, steps_per_epoch=steps,
                                   callbacks=callbacks, verbose=verbose, shuffle=False)
