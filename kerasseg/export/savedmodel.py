@@ -51,7 +51,7 @@ def _static_hw(model):
 
 
 class _ServingModule(tf.Module):
-    """Holds the Keras model's variables and the serving functions of every signature."""
+    """Holds the Keras model's variables and builds the serving function of every signature."""
 
     def __init__(self, model, divisor, max_size=None):
         super().__init__(name=f"{model.name}_serving")
@@ -62,30 +62,35 @@ class _ServingModule(tf.Module):
         self.model_variables = [getattr(v, "value", v) for v in model.variables]
         self.divisor = int(divisor)
         self.max_size = None if max_size is None else int(max_size)
-        height, width = _static_hw(model)
+        self.input_hw = height, width = _static_hw(model)
         self.fixed_size = (height, width) if height is not None and width is not None else None
-        # Every signature calls this one function, so the model is traced once (not once per signature).
-        self.outputs = tf.function(self._outputs, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        self.serve = tf.function(self.outputs, input_signature=[
-            tf.TensorSpec([None, height, width, 3], tf.float32, name=INPUT_NAME)])
-        self.serve_image_tensor = tf.function(
-            lambda image_tensor: self.outputs(tf.cast(image_tensor, tf.float32)),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image_tensor")])
-        self.serve_image_bytes = tf.function(
-            lambda image_bytes: self.outputs(self._decode(image_bytes)),
-            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-        self.serve_tf_example = tf.function(
-            lambda tf_example: self.outputs(self._decode(tf.io.parse_example(
-                tf_example, {EXAMPLE_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})[EXAMPLE_IMAGE_KEY])),
-            input_signature=[tf.TensorSpec([None], tf.string, name="tf_example")])
 
     def signatures(self):
-        """{signature name: concrete function} for `tf.saved_model.save`."""
+        """{signature name: concrete function} for `tf.saved_model.save`.
+
+        The functions are locals, not attributes: `tf.saved_model.save` re-traces every `tf.function` it finds
+        on the module (a second trace of the whole model, ~1/3 of the export time); the signatures are all
+        that TF Serving reads. Every signature calls the one `outputs` function: the model is traced once.
+        """
+        height, width = self.input_hw
+        outputs = tf.function(self._outputs, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        serve = tf.function(outputs, input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32,
+                                                                    name=INPUT_NAME)])
+        serve_image_tensor = tf.function(
+            lambda image_tensor: outputs(tf.cast(image_tensor, tf.float32)),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image_tensor")])
+        serve_image_bytes = tf.function(
+            lambda image_bytes: outputs(self._decode(image_bytes)),
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        serve_tf_example = tf.function(
+            lambda tf_example: outputs(self._decode(tf.io.parse_example(
+                tf_example, {EXAMPLE_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})[EXAMPLE_IMAGE_KEY])),
+            input_signature=[tf.TensorSpec([None], tf.string, name="tf_example")])
         return {
-            SIGNATURE_KEY: self.serve.get_concrete_function(),
-            "image_tensor": self.serve_image_tensor.get_concrete_function(),
-            "image_bytes": self.serve_image_bytes.get_concrete_function(),
-            "tf_example": self.serve_tf_example.get_concrete_function(),
+            SIGNATURE_KEY: serve.get_concrete_function(),
+            "image_tensor": serve_image_tensor.get_concrete_function(),
+            "image_bytes": serve_image_bytes.get_concrete_function(),
+            "tf_example": serve_tf_example.get_concrete_function(),
         }
 
     @staticmethod

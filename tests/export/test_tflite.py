@@ -61,9 +61,21 @@ def test_io_dtypes(bundle):
     assert "DEQUANTIZE" in tflite_ops(bundle["artifacts"]["tflite-fp16"])  # fp16 weights
 
 
-def test_signature_keeps_names(bundle):
-    runner = make_interpreter(bundle["artifacts"]["tflite-fp32"])
-    assert runner.get_signature_list() == {"serving_default": {"inputs": ["image"], "outputs": ["logits"]}}
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_signature_and_tensor_names(bundle, images, fmt):
+    # The frozen conversion has no SignatureDef of its own: export writes serving_default image -> logits.
+    interpreter = make_interpreter(bundle["artifacts"][fmt])
+    assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["image"], "outputs": ["logits"]}}
+    assert interpreter.get_input_details()[0]["name"] == "image"
+    assert interpreter.get_output_details()[0]["name"] == "logits"
+    runner = interpreter.get_signature_runner("serving_default")
+    image = images[:1] if fmt != "tflite-int8" else images[:1].round().clip(0, 255).astype(np.uint8)
+    by_signature = runner(image=image)["logits"]
+    by_index = run_tflite(bundle["artifacts"][fmt], images[:1])
+    if fmt == "tflite-int8":
+        scale, zero_point = interpreter.get_output_details()[0]["quantization"]
+        by_signature = (by_signature.astype(np.float32) - zero_point) * scale
+    np.testing.assert_allclose(by_signature, by_index, atol=1e-6)
 
 
 def _tiny_segmenter(name="tiny"):
