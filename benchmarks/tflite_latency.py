@@ -9,6 +9,8 @@ slows all of them alike. Prints the median ms, the int8 / fp32 speed ratio and t
 partitions of each file (DELEGATE nodes after LiteRT applied XNNPACK: 1 = the whole graph in XNNPACK).
 `--keras-prelu` adds ENet built with Keras' PReLU (the library before the int8-friendly PReLU) for comparison;
 its fp32 / fp16 graphs equal kerasseg's (the int8-delegable form is traced into int8 graphs only).
+`--relu-ablation` adds ENet with ReLU in place of every PReLU: not the paper's network, a measurement of what
+the PReLU element-wise ops cost in each format (a ReLU fuses into the convolution before it, in int8 too).
 """
 import argparse
 import collections
@@ -28,15 +30,21 @@ def delegate_partitions(interpreter):
     return ops.pop("DELEGATE", 0)
 
 
-def build(label, model_name, size, keras_prelu):
+ACTIVATION_LABELS = {"kerasseg": "", "keras": " (Keras PReLU)", "relu": " (ReLU ablation)"}
+
+
+def build(model_name, size, activation="kerasseg"):
+    """Builds the model with kerasseg's PReLU, Keras' PReLU ("keras") or ReLU in its place ("relu")."""
     import keras
 
     import kerasseg
 
     blocks = importlib.import_module("kerasseg.layers.conv_bn_act")  # where every model gets its PReLU
     saved = blocks.PReLU
-    if keras_prelu:
+    if activation == "keras":
         blocks.PReLU = keras.layers.PReLU
+    elif activation == "relu":
+        blocks.PReLU = lambda *args, name=None, **kwargs: keras.layers.ReLU(name=name)
     try:
         return kerasseg.build_model(model_name, 12, input_shape=(*size, 3))
     finally:
@@ -51,6 +59,7 @@ def main(argv=None):
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--keras-prelu", action="store_true", help="also ENet with Keras' PReLU")
+    parser.add_argument("--relu-ablation", action="store_true", help="also ENet with ReLU instead of PReLU")
     parser.add_argument("--save", default=None, help="folder to write the .tflite files to")
     args = parser.parse_args(argv)
 
@@ -59,22 +68,23 @@ def main(argv=None):
     from kerasseg.export.tflite import convert_tflite
 
     rng = np.random.default_rng(0)
-    variants = [(name, False) for name in args.models]
-    if args.keras_prelu and "enet" in args.models:
-        variants.append(("enet", True))
+    variants = [(name, "kerasseg") for name in args.models]
+    if "enet" in args.models:
+        variants += [("enet", activation) for activation, asked in (("keras", args.keras_prelu),
+                                                                     ("relu", args.relu_ablation)) if asked]
     entries = []
-    for name, keras_prelu in variants:
+    for name, activation in variants:
         model_name, size = MODELS[name]
-        label = f"{name} {size[0]}x{size[1]}" + (" (Keras PReLU)" if keras_prelu else "")
-        model = build(label, model_name, size, keras_prelu)
+        label = f"{name} {size[0]}x{size[1]}{ACTIVATION_LABELS[activation]}"
+        model = build(model_name, size, activation)
         images = [rng.uniform(0, 255, (*size, 3)).astype(np.float32) for _ in range(8)]
         for fmt in args.formats:
             start = time.perf_counter()
             flatbuffer = convert_tflite(model, fmt, representative_images=images if fmt == "int8" else None)
             print(f"{label} {fmt}: converted in {time.perf_counter() - start:.0f} s", flush=True)
             if args.save:
-                with open(f"{args.save}/{label.split()[0]}{'_kerasprelu' if keras_prelu else ''}_{fmt}.tflite",
-                          "wb") as f:
+                suffix = "" if activation == "kerasseg" else f"_{activation}"
+                with open(f"{args.save}/{name}{suffix}_{fmt}.tflite", "wb") as f:
                     f.write(flatbuffer)
             for threads in args.threads:
                 interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
