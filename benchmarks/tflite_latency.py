@@ -9,11 +9,13 @@ slows all of them alike. Prints the median ms, the int8 / fp32 speed ratio and t
 partitions of each file (DELEGATE nodes after LiteRT applied XNNPACK: 1 = the whole graph in XNNPACK).
 `--keras-prelu` adds ENet built with Keras' PReLU (the library before the int8-friendly PReLU) for comparison;
 its fp32 / fp16 graphs equal kerasseg's (the int8-delegable form is traced into int8 graphs only).
-`--relu-ablation` adds ENet with ReLU in place of every PReLU: not the paper's network, a measurement of what
-the PReLU element-wise ops cost in each format (a ReLU fuses into the convolution before it, in int8 too).
+`--ablations relu unpool relu+unpool` add ENet variants that are not the paper's network, to measure what a kind
+of op costs in each format: ReLU in place of every PReLU (a ReLU fuses into the convolution before it, in int8
+too), and nearest-neighbour upsampling (DEPTH_TO_SPACE, delegated) in place of max-unpooling.
 """
 import argparse
 import collections
+import contextlib
 import importlib
 import sys
 import time
@@ -30,25 +32,38 @@ def delegate_partitions(interpreter):
     return ops.pop("DELEGATE", 0)
 
 
-ACTIVATION_LABELS = {"kerasseg": "", "keras": " (Keras PReLU)", "relu": " (ReLU ablation)"}
+VARIANT_LABELS = {"kerasseg": "", "keras": " (Keras PReLU)", "relu": " (ablation: ReLU)",
+                  "unpool": " (ablation: no unpooling)", "relu+unpool": " (ablation: ReLU, no unpooling)"}
 
 
-def build(model_name, size, activation="kerasseg"):
-    """Builds the model with kerasseg's PReLU, Keras' PReLU ("keras") or ReLU in its place ("relu")."""
+def _upsample_instead_of_unpooling(layer, inputs, training=None):
+    import tensorflow as tf
+
+    updates, _ = inputs
+    return tf.nn.depth_to_space(tf.concat([updates] * layer.pool_size ** 2, axis=-1), layer.pool_size)
+
+
+@contextlib.contextmanager
+def build(model_name, size, variant="kerasseg"):
+    """The model as the library builds it, with Keras' PReLU ("keras"), or an ablation (`VARIANT_LABELS`); the
+    ablation stays in force inside the `with` block, where the model is traced."""
     import keras
 
     import kerasseg
+    from kerasseg.layers import MaxUnpooling2D
 
     blocks = importlib.import_module("kerasseg.layers.conv_bn_act")  # where every model gets its PReLU
-    saved = blocks.PReLU
-    if activation == "keras":
+    saved = blocks.PReLU, MaxUnpooling2D.call
+    if variant == "keras":
         blocks.PReLU = keras.layers.PReLU
-    elif activation == "relu":
+    if "relu" in variant.split("+"):
         blocks.PReLU = lambda *args, name=None, **kwargs: keras.layers.ReLU(name=name)
+    if "unpool" in variant.split("+"):
+        MaxUnpooling2D.call = _upsample_instead_of_unpooling
     try:
-        return kerasseg.build_model(model_name, 12, input_shape=(*size, 3))
+        yield kerasseg.build_model(model_name, 12, input_shape=(*size, 3))
     finally:
-        blocks.PReLU = saved
+        blocks.PReLU, MaxUnpooling2D.call = saved
 
 
 def main(argv=None):
@@ -59,7 +74,8 @@ def main(argv=None):
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--keras-prelu", action="store_true", help="also ENet with Keras' PReLU")
-    parser.add_argument("--relu-ablation", action="store_true", help="also ENet with ReLU instead of PReLU")
+    parser.add_argument("--ablations", nargs="+", default=[], choices=("relu", "unpool", "relu+unpool"),
+                        help="also these ENet ablations (module docstring)")
     parser.add_argument("--save", default=None, help="folder to write the .tflite files to")
     args = parser.parse_args(argv)
 
@@ -70,32 +86,31 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     variants = [(name, "kerasseg") for name in args.models]
     if "enet" in args.models:
-        variants += [("enet", activation) for activation, asked in (("keras", args.keras_prelu),
-                                                                     ("relu", args.relu_ablation)) if asked]
+        variants += [("enet", "keras")] * args.keras_prelu + [("enet", ablation) for ablation in args.ablations]
     entries = []
-    for name, activation in variants:
+    for name, variant in variants:
         model_name, size = MODELS[name]
-        label = f"{name} {size[0]}x{size[1]}{ACTIVATION_LABELS[activation]}"
-        model = build(model_name, size, activation)
-        images = [rng.uniform(0, 255, (*size, 3)).astype(np.float32) for _ in range(8)]
-        for fmt in args.formats:
-            start = time.perf_counter()
-            flatbuffer = convert_tflite(model, fmt, representative_images=images if fmt == "int8" else None)
-            print(f"{label} {fmt}: converted in {time.perf_counter() - start:.0f} s", flush=True)
-            if args.save:
-                suffix = "" if activation == "kerasseg" else f"_{activation}"
-                with open(f"{args.save}/{name}{suffix}_{fmt}.tflite", "wb") as f:
-                    f.write(flatbuffer)
-            for threads in args.threads:
-                interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-                interpreter.allocate_tensors()
-                detail = interpreter.get_input_details()[0]
-                x = (rng.uniform(0, 255, detail["shape"]) if detail["dtype"] == np.float32
-                     else rng.integers(0, 255, detail["shape"])).astype(detail["dtype"])
-                interpreter.set_tensor(detail["index"], x)
-                interpreter.invoke()
-                entries.append(dict(label=label, fmt=fmt, threads=threads, interpreter=interpreter, times=[],
-                                    partitions=delegate_partitions(interpreter)))
+        label = f"{name} {size[0]}x{size[1]}{VARIANT_LABELS[variant]}"
+        with build(model_name, size, variant) as model:
+            images = [rng.uniform(0, 255, (*size, 3)).astype(np.float32) for _ in range(8)]
+            for fmt in args.formats:
+                start = time.perf_counter()
+                flatbuffer = convert_tflite(model, fmt, representative_images=images if fmt == "int8" else None)
+                print(f"{label} {fmt}: converted in {time.perf_counter() - start:.0f} s", flush=True)
+                if args.save:
+                    suffix = "" if variant == "kerasseg" else f"_{variant.replace('+', '_')}"
+                    with open(f"{args.save}/{name}{suffix}_{fmt}.tflite", "wb") as f:
+                        f.write(flatbuffer)
+                for threads in args.threads:
+                    interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+                    interpreter.allocate_tensors()
+                    detail = interpreter.get_input_details()[0]
+                    x = (rng.uniform(0, 255, detail["shape"]) if detail["dtype"] == np.float32
+                         else rng.integers(0, 255, detail["shape"])).astype(detail["dtype"])
+                    interpreter.set_tensor(detail["index"], x)
+                    interpreter.invoke()
+                    entries.append(dict(label=label, fmt=fmt, threads=threads, interpreter=interpreter, times=[],
+                                        partitions=delegate_partitions(interpreter)))
     for _ in range(args.rounds):
         for entry in entries:
             for _ in range(args.runs):

@@ -113,13 +113,13 @@ class _plain_keras_layers:
 
         import keras
 
-        enet, mobilenetv2, aspp = (importlib.import_module(f"kerasseg.{name}")
-                                   for name in ("models.enet", "backbones.mobilenetv2", "layers.aspp"))
+        # Where the models get their layers: every conv -> BN -> activation block, and MobileNetV2's own BNs.
+        blocks, mobilenetv2 = (importlib.import_module(f"kerasseg.{name}")
+                               for name in ("layers.conv_bn_act", "backbones.mobilenetv2"))
 
-        for module, name, value in ((enet, "BatchNormalization", keras.layers.BatchNormalization),
-                                    (enet, "PReLU", keras.layers.PReLU),
-                                    (mobilenetv2, "BatchNormalization", keras.layers.BatchNormalization),
-                                    (aspp, "BatchNormalization", keras.layers.BatchNormalization)):
+        for module, name, value in ((blocks, "BatchNormalization", keras.layers.BatchNormalization),
+                                    (blocks, "PReLU", keras.layers.PReLU),
+                                    (mobilenetv2, "BatchNormalization", keras.layers.BatchNormalization)):
             self.saved.append((module, name, getattr(module, name)))
             setattr(module, name, value)
         return self

@@ -32,10 +32,10 @@ def test_enet_shapes_64x64_recipe_trains_and_exports(tmp_path):
     header = history[0].split(",")
     losses = [float(row.split(",")[header.index("loss")]) for row in history[1:]]
     assert len(losses) == recipe["train"]["epochs"] and losses[-1] < 0.8 * losses[0], losses
-    # Issue 14's target is val mIoU >= 0.70 (every class >= 0.5) within the main job's ~5 minutes; the 1200 steps
-    # that fit with the fused step give 0.62 (README, Results), so guard that with a margin for seeds/threads.
+    # Issue 14's target is val mIoU >= 0.70 (every class >= 0.5) within the main job's ~5 minutes; the recipe
+    # measured 0.728 (README, Results), so guard it with a margin for thread-order round-off.
     best_miou = float(re.search(r"Best model \(val mIoU ([0-9.]+)\)", out).group(1))
-    assert best_miou >= 0.55, best_miou
+    assert best_miou >= 0.65, best_miou
     assert (tmp_path / "run" / "overlays.png").stat().st_size > 10_000
 
     out = kerasseg_cli("export", str(tmp_path / "run" / "best.keras"), "--out", "export", cwd=tmp_path)
@@ -45,15 +45,19 @@ def test_enet_shapes_64x64_recipe_trains_and_exports(tmp_path):
     assert rows["tflite-int8"]["argmax_agreement"] >= 0.95
 
 
-def test_long_recipe_is_the_main_job_trained_longer():
-    # README, Results: configs/enet_shapes_64x64_long.yaml reaches the 0.80 target (0.82 after ~25 minutes on 2 cores);
-    # its claim holds only while it is the main job's recipe with more steps and samples.
+def test_long_recipe_is_the_earlier_main_job_trained_longer():
+    # README, Results: configs/enet_shapes_64x64_long.yaml reaches the 0.80 target (0.82 after ~25 minutes on 2 cores)
+    # with the main job's recipe from before issue 14; its claim holds only while it is that recipe with more steps.
     from kerasseg.training import load_config
 
     main = load_config(REPO / "configs" / "enet_shapes_64x64.yaml")
     long = load_config(REPO / "configs" / "enet_shapes_64x64_long.yaml")
     steps = lambda c: c["train"]["epochs"] * c["train"]["steps_per_epoch"]  # noqa: E731
     assert steps(main) == 1200 and steps(long) == 6000
+    # What issue 14 changed in the main job (README, Results).
+    assert main["model"]["options"] == {"dropout_rates": [0.0, 0.0]} and long["model"]["options"] == {}
+    main["model"]["options"] = {}
+    main["train"].update(learning_rate=5e-3, warmup_steps=0, loss="cross_entropy")
     for config in (main, long):
         config["train"].pop("epochs"), config["train"].pop("steps_per_epoch"), config.pop("output_dir")
         config["data"]["train"].pop("num_samples")

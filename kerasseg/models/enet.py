@@ -107,48 +107,57 @@ def upsampling_bottleneck(x, filters, pooled_input, name, dropout_rate):
     return keras.layers.ReLU(name=f"{name}_out")(out)
 
 
-def _dilated_stage(x, stage):
+def _dilated_stage(x, stage, dropout_rate):
     """Stages 2 and 3: regular, dilated 2, asymmetric 5, dilated 4, regular, dilated 8, asymmetric 5, dilated 16."""
     for i, (dilation, asymmetric) in enumerate(
         [(1, None), (2, None), (1, 5), (4, None), (1, None), (8, None), (1, 5), (16, None)], start=1
     ):
-        x = regular_bottleneck(x, f"bottleneck{stage}_{i}", dilation_rate=dilation, asymmetric_kernel=asymmetric)
+        x = regular_bottleneck(x, f"bottleneck{stage}_{i}", dilation_rate=dilation, asymmetric_kernel=asymmetric,
+                               dropout_rate=dropout_rate)
     return x
 
 
 @register_model("enet", size_divisor=8, paper="Paszke et al., ENet, arXiv 1606.02147")
-def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
+def ENet(num_classes, input_shape=(None, None, 3), dropout_rates=(0.01, 0.1), name="enet"):
     """Builds ENet.
 
     Args:
         num_classes: number of output classes.
         input_shape: (height, width, 3); height and width must be multiples of 8 (None = any such size at
             run time).
+        dropout_rates: spatial dropout rate of (stage 1, every later bottleneck); the paper's (0.01, 0.1).
+            Dropout only acts in training: the network and its parameters are the same for any rates. A
+            schedule of ~1000 steps learns faster without it ((0, 0) in `configs/enet_shapes_64x64.yaml`).
         name: the model's name.
 
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
     input_shape = check_model_arguments("ENet", num_classes, input_shape, 8)
+    rates = tuple(dropout_rates) if isinstance(dropout_rates, (list, tuple)) else ()
+    if len(rates) != 2 or not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
+        raise ValueError(f"ENet: dropout_rates must be two rates in [0, 1) (stage 1, later bottlenecks); "
+                         f"got {dropout_rates!r}.")
+    early, late = (float(r) for r in rates)
 
     inputs = keras.Input(input_shape, name="image")
     x = ImagePreprocess("torch", name="normalize")(inputs)
     x = initial_block(x)
 
-    x, pooled1 = downsampling_bottleneck(x, 64, "bottleneck1_0", dropout_rate=0.01)
+    x, pooled1 = downsampling_bottleneck(x, 64, "bottleneck1_0", dropout_rate=early)
     for i in range(1, 5):
-        x = regular_bottleneck(x, f"bottleneck1_{i}", dropout_rate=0.01)
+        x = regular_bottleneck(x, f"bottleneck1_{i}", dropout_rate=early)
 
-    x, pooled2 = downsampling_bottleneck(x, 128, "bottleneck2_0", dropout_rate=0.1)
-    x = _dilated_stage(x, 2)
-    x = _dilated_stage(x, 3)
+    x, pooled2 = downsampling_bottleneck(x, 128, "bottleneck2_0", dropout_rate=late)
+    x = _dilated_stage(x, 2, late)
+    x = _dilated_stage(x, 3, late)
 
-    x = upsampling_bottleneck(x, 64, pooled2, "bottleneck4_0", dropout_rate=0.1)
+    x = upsampling_bottleneck(x, 64, pooled2, "bottleneck4_0", dropout_rate=late)
     for i in (1, 2):
-        x = regular_bottleneck(x, f"bottleneck4_{i}", dropout_rate=0.1, relu=True)
+        x = regular_bottleneck(x, f"bottleneck4_{i}", dropout_rate=late, relu=True)
 
-    x = upsampling_bottleneck(x, 16, pooled1, "bottleneck5_0", dropout_rate=0.1)
-    x = regular_bottleneck(x, "bottleneck5_1", dropout_rate=0.1, relu=True)
+    x = upsampling_bottleneck(x, 16, pooled1, "bottleneck5_0", dropout_rate=late)
+    x = regular_bottleneck(x, "bottleneck5_1", dropout_rate=late, relu=True)
 
     logits = keras.layers.Conv2DTranspose(
         num_classes, 3, strides=2, padding="same", use_bias=False, name="fullconv"
@@ -157,7 +166,7 @@ def ENet(num_classes, input_shape=(None, None, 3), name="enet"):
 
 
 @register_model("enet_encoder", size_divisor=8, paper="Paszke et al., ENet, arXiv 1606.02147 (encoder stage)")
-def ENetEncoder(num_classes, input_shape=(None, None, 3), name="enet_encoder"):
+def ENetEncoder(num_classes, input_shape=(None, None, 3), dropout_rates=(0.01, 0.1), name="enet_encoder"):
     """ENet's encoder (initial block and stages 1-3) with a 1x1 classifier: the first training stage.
 
     The authors trained ENet in two stages (e-lab/ENet-training, `models/encoder.lua` then `models/decoder.lua`):
@@ -170,12 +179,13 @@ def ENetEncoder(num_classes, input_shape=(None, None, 3), name="enet_encoder"):
     Args:
         num_classes: number of output classes.
         input_shape: (height, width, 3); height and width must be multiples of 8 (None = any such size).
+        dropout_rates: as for `ENet`.
         name: the model's name.
 
     Returns:
         A `keras.Model` mapping float32 RGB [B, H, W, 3] in [0, 255] to logits [B, H, W, num_classes].
     """
-    full = ENet(num_classes, input_shape=input_shape, name=name)
+    full = ENet(num_classes, input_shape=input_shape, dropout_rates=dropout_rates, name=name)
     features = full.get_layer("bottleneck3_8_out").output
     logits = keras.layers.Conv2D(num_classes, 1, name="encoder_classifier")(features)
     logits = Resize(name="encoder_resize")([logits, full.input])

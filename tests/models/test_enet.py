@@ -109,3 +109,23 @@ def test_variables_identical_to_plain_keras_layers(monkeypatch):
     ours.set_weights(plain.get_weights())
     y_plain, y_ours = plain(x, training=False).numpy(), ours(x, training=False).numpy()
     np.testing.assert_allclose(y_ours, y_plain, rtol=1e-4, atol=1e-4 * np.abs(y_plain).max())
+
+
+def test_dropout_rates_change_training_only():
+    paper = ENet(4, input_shape=(32, 32, 3))
+    plain = ENet(4, input_shape=(32, 32, 3), dropout_rates=(0, 0))
+    assert [layer.rate for layer in paper.layers if isinstance(layer, keras.layers.SpatialDropout2D)][:6] == \
+        [0.01] * 5 + [0.1]
+    assert all(layer.rate == 0 for layer in plain.layers if isinstance(layer, keras.layers.SpatialDropout2D))
+    # Same weights (the seed generators of the dropout layers are not weights): they load into each other.
+    assert [(w.path, w.shape) for w in paper.weights] == [(w.path, w.shape) for w in plain.weights]
+    plain.set_weights(paper.get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(paper(x, training=False), plain(x, training=False))
+    np.testing.assert_array_equal(plain(x, training=True), plain(x, training=True))  # no dropout noise
+
+
+@pytest.mark.parametrize("rates", [(0.1,), (0.1, 1.0), (-0.1, 0.1), "0.1"])
+def test_dropout_rates_are_checked(rates):
+    with pytest.raises(ValueError, match="dropout_rates must be two rates"):
+        ENet(4, dropout_rates=rates)
