@@ -50,10 +50,9 @@ class MaxUnpooling2D(keras.layers.Layer):
             )
         # [B, h, w, k*k*C], channel block j holds window position (j // k, j % k).
         windows = tf.split(tf.nn.space_to_depth(pooled_input, k), k * k, axis=-1)
-        # The window maximum is the max-pool itself: one MAX_POOL_2D (delegated by XNNPACK in float and int8,
-        # with its input's quantization, so the int8 EQUAL below compares like with like) instead of k*k - 1
-        # MAXIMUM ops, which XNNPACK leaves out in int8.
-        window_max = tf.nn.max_pool2d(pooled_input, k, k, "VALID")
+        window_max = windows[0]
+        for w in windows[1:]:
+            window_max = tf.maximum(window_max, w)
         zeros = tf.zeros_like(updates)
         # Position j wins when it holds the maximum and no earlier position does (first-index argmax). Since no
         # value exceeds the maximum, "not the maximum" is written LESS: a NOT_EQUAL here would stay in float in
