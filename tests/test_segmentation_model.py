@@ -23,7 +23,7 @@ def test_classes_and_palette_travel_with_the_keras_file(enet, tmp_path):
         "m.palette.tolist(), m.spec['builder_arguments'])\n")
     assert out.strip().splitlines()[-1] == (
         "street_enet enet 8 ['road', 'car', 'sky'] [[128, 64, 128], [0, 0, 142], [70, 130, 180]] "
-        "{'num_classes': 3, 'input_shape': [None, None, 3], 'name': 'street_enet'}")
+        "{'num_classes': 3, 'input_shape': [None, None, 3], 'dropout_rates': [0.01, 0.1], 'name': 'street_enet'}")
 
 
 def test_spec_rebuilds_the_same_network(enet):
