@@ -57,7 +57,7 @@ def test_long_recipe_is_the_earlier_main_job_trained_longer():
     # What issue 14 changed in the main job (README, Results).
     assert main["model"]["options"] == {"dropout_rates": [0.0, 0.0]} and long["model"]["options"] == {}
     main["model"]["options"] = {}
-    main["train"].update(learning_rate=5e-3, warmup_steps=0, loss={"cross_entropy": 1.0})
+    main["train"].update(learning_rate=5e-3, warmup_steps=0, loss={"cross_entropy": 1.0}, intra_op_threads=None)
     for config in (main, long):
         config["train"].pop("epochs"), config["train"].pop("steps_per_epoch"), config.pop("output_dir")
         config["data"]["train"].pop("num_samples")

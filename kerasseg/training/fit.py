@@ -300,7 +300,7 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         metadata = None
     if metadata is not None:
         _check_same_model(config, output_dir)
-    configure()  # thread pools; a no-op when TensorFlow already runs
+    configure(train_config["intra_op_threads"], train_config["inter_op_threads"])  # before TensorFlow runs
     strategy = get_strategy(distribution)  # MultiWorkerMirroredStrategy: before any other TensorFlow op
     distributed = distribution == "multi_worker" or strategy.num_replicas_in_sync > 1
     run_dir = output_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix=f"kerasseg-worker{worker_index}-"))

@@ -33,6 +33,7 @@ def test_defaults_are_filled_and_sizes_derived():
     ({"model": {"name": "enet"}, "data": {"scale_range": [2.0, 1.0]}}, "'data.scale_range'"),
     ({"model": {"name": "enet"}, "train": {"class_weighting": "median"}}, "'train.class_weighting'"),
     ({"model": {"name": "enet"}, "data": {"batch_size": 0}}, "'data.batch_size'"),
+    ({"model": {"name": "enet"}, "train": {"intra_op_threads": 0}}, "'train.intra_op_threads'"),
 ])
 def test_bad_recipes_name_the_key(recipe, message):
     with pytest.raises(ConfigError, match=message):

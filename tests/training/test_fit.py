@@ -40,6 +40,16 @@ def test_fit_writes_checkpoint_logs_and_plots(tmp_path):
     assert saved["model"]["num_classes"] == len(result.class_names)
 
 
+def test_recipe_thread_pools_reach_configure(tmp_path, monkeypatch):
+    calls = []
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("kerasseg.training.fit"), "configure",
+                        lambda *args: calls.append(args))
+    fit(tiny_recipe(tmp_path, epochs=1, intra_op_threads=1, inter_op_threads=2), verbose=0)
+    assert calls == [(1, 2)]
+
+
 def test_overfits_one_batch():
     images, labels = next(iter(kerasseg.data.shapes_dataset(4, image_size=(32, 32), seed=3).batch(4)))
     num_classes = len(kerasseg.data.SHAPES_CLASSES)
