@@ -90,9 +90,12 @@ def test_two_workers_and_two_mirrored_replicas_match_one_process(tmp_path):
     loss_multi, loss_mirrored, loss_single = _history(outputs[0]), _history(outputs[2]), _history(outputs[3])
     assert _history(outputs[1]) == loss_multi
     # The same global batch (with synchronised BN and the loss normalised over the whole batch): the same loss
-    # trajectory to float round-off...
-    np.testing.assert_allclose(loss_multi, loss_single, rtol=1e-3)
-    np.testing.assert_allclose(loss_mirrored, loss_single, rtol=1e-3)
+    # trajectory to round-off as this network amplifies it (below). Measured: 0.03% on one machine, 0.77% on
+    # another (2.0676 vs 2.0519, the two distributed runs bitwise equal, with this code and the code before it),
+    # so the bar is the weights' 2%. It still catches a summed (doubled) replica loss; the normalisation over
+    # unevenly padded replicas is checked exactly in tests/test_losses.py.
+    np.testing.assert_allclose(loss_multi, loss_single, rtol=2e-2)
+    np.testing.assert_allclose(loss_mirrored, loss_single, rtol=2e-2)
     # ...and the same weights to round-off as this network amplifies it: at this size (2x2 features at stride
     # 16, BN over 32 values a channel) a 1e-6 relative change of the input changes its step-1 gradient by 0.2%,
     # and after 4 SGD steps the weights of 1 and 2 processes differed by 0.65% (measured).
