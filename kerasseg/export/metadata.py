@@ -25,6 +25,8 @@ import zipfile
 
 import numpy as np
 
+from kerasseg.litert.runtime import pack_flatbuffer, tflite_schema
+
 #: Name under which TFLite (and MediaPipe) find the model metadata buffer.
 METADATA_NAME = "TFLITE_METADATA"
 #: Name of the custom metadata holding the segmenter options (mediapipe/tasks/metadata).
@@ -45,17 +47,7 @@ def _schemas():
         from mediapipe.tasks.metadata import metadata_schema_py_generated as metadata_fb
     except ImportError as e:
         raise ImportError(INSTALL_HINT) from e
-    from kerasseg.litert.runtime import tflite_schema
-
     return tflite_schema(), metadata_fb, segmenter_fb
-
-
-def _finish(builder_object, identifier):
-    import flatbuffers
-
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(builder_object.Pack(builder), identifier)
-    return bytes(builder.Output())
 
 
 def _metadata_buffer(model_name, class_names, input_is_float, activation):
@@ -95,7 +87,7 @@ def _metadata_buffer(model_name, class_names, input_is_float, activation):
     options.activation = ACTIVATIONS.index(activation)
     custom = md.CustomMetadataT()
     custom.name = SEGMENTER_METADATA_NAME
-    custom.data = list(_finish(options, b"V001"))
+    custom.data = list(pack_flatbuffer(options, b"V001"))
 
     subgraph = md.SubGraphMetadataT()
     subgraph.inputTensorMetadata = [image]
@@ -106,7 +98,7 @@ def _metadata_buffer(model_name, class_names, input_is_float, activation):
     model.description = "Semantic segmentation (kerasseg): per-pixel class scores at the input size."
     model.subgraphMetadata = [subgraph]
     model.minParserVersion = MIN_PARSER_VERSION
-    return _finish(model, b"M001")
+    return pack_flatbuffer(model, b"M001")
 
 
 def add_segmenter_metadata(tflite_model, class_names, model_name="kerasseg", activation="SOFTMAX"):
@@ -160,7 +152,7 @@ def add_segmenter_metadata(tflite_model, class_names, model_name="kerasseg", act
     pointer.name = METADATA_NAME
     pointer.buffer = len(model.buffers) - 1
     model.metadata.append(pointer)
-    packed = _finish(model, b"TFL3")
+    packed = pack_flatbuffer(model, b"TFL3")
 
     archive = io.BytesIO(packed)
     with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_STORED) as zf:

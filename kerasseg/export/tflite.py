@@ -32,6 +32,7 @@ from kerasseg.litert.runtime import (  # noqa: F401  (the one interpreter / flat
     graph_summary,
     make_interpreter,
     non_builtin_ops,
+    pack_flatbuffer,
     quantize_input,
     read_model,
     run_interpreter,
@@ -258,8 +259,6 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
 
 def _with_signature(flatbuffer):
     """Names the one input `image` and the one output `logits` and adds the `serving_default` SignatureDef."""
-    import flatbuffers
-
     schema = tflite_schema()
     model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
     (subgraph,) = model.subgraphs
@@ -276,9 +275,7 @@ def _with_signature(flatbuffer):
         tensor_map.name, tensor_map.tensorIndex = name, int(index)
         maps.append(tensor_map)
     model.signatureDefs = [signature]
-    builder = flatbuffers.Builder(len(flatbuffer) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack_flatbuffer(model, b"TFL3")
 
 
 def _selectively_quantize(converter, float_layers, all_layer_names, io_type):

@@ -16,6 +16,23 @@ def tflite_schema():
     return schema
 
 
+def pack_flatbuffer(table, identifier):
+    """Serialises a flatbuffer object-API table (a `ModelT`, a metadata table, ...) with its file identifier.
+
+    Args:
+        table: the object to pack (it has `.Pack(builder)`).
+        identifier: the 4-byte file identifier, e.g. b"TFL3" for a `.tflite` model.
+
+    Returns:
+        The flatbuffer as `bytes`.
+    """
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(table.Pack(builder), identifier)
+    return bytes(builder.Output())
+
+
 def read_model(path_or_bytes):
     """Returns (bytes, source name) of a `.tflite` file or of bytes already in memory.
 
