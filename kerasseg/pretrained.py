@@ -199,14 +199,16 @@ def _latency(paths, threads):
     return latency
 
 
-def _training_record(checkpoint):
-    """Epochs, wall-clock and best epoch from the run folder of a `kerasseg train` checkpoint."""
-    run_dir = pathlib.Path(checkpoint).parent
+def _run_record(run_dir):
+    """Epochs (done and scheduled), wall-clock and best epoch of a `kerasseg train` run folder."""
+    run_dir = pathlib.Path(run_dir)
     record = {}
     meta = run_dir / "backup" / "training_metadata.json"
     if meta.is_file():
         state = json.loads(meta.read_text())
         record.update(epochs_completed=state["epoch"], training_seconds=round(state.get("seconds", 0.0)))
+        if "epochs" in state:
+            record.update(epochs_scheduled=state["epochs"], finished=bool(state.get("finished", False)))
     history = run_dir / "history.csv"
     if history.is_file():
         import csv
@@ -215,6 +217,25 @@ def _training_record(checkpoint):
         if rows and "val_mean_iou" in rows[0]:
             best = max(rows, key=lambda r: float(r["val_mean_iou"]))
             record.update(best_epoch=int(best["epoch"]) + 1, history_rows=len(rows))
+    return record
+
+
+def _training_record(checkpoint):
+    """The training record of a `kerasseg train` checkpoint: its run folder's (`_run_record`), and under
+    `initial_weights` that of the run it started from (the recipe's `model.initial_weights`, e.g. ENet's encoder
+    stage), whose wall-clock `total_training_seconds` adds."""
+    import yaml
+
+    run_dir = pathlib.Path(checkpoint).parent
+    record = _run_record(run_dir)
+    config = run_dir / "config.yaml"
+    initial = None
+    if config.is_file():
+        initial = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("initial_weights")
+    if initial and pathlib.Path(initial).parent.is_dir():
+        record["initial_weights"] = dict(checkpoint=str(initial), **_run_record(pathlib.Path(initial).parent))
+    record["total_training_seconds"] = record.get("training_seconds", 0) + record.get(
+        "initial_weights", {}).get("training_seconds", 0)
     return record
 
 
@@ -291,10 +312,19 @@ def _iou(value):
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def _epochs(training):
+    """"67 of 300 (interim: the schedule is not finished)", "100 of 100" or "2" (no schedule recorded)."""
+    done = training.get("epochs_completed", "n/a")
+    if "epochs_scheduled" not in training:
+        return str(done)
+    interim = "" if training.get("finished") else " (interim weights: the schedule is not finished)"
+    return f"{done} of {training['epochs_scheduled']}{interim}"
+
+
 def render_card(entry, record):
     """The model card (Markdown) of an entry from its JSON record."""
     training = record.get("training", {})
-    hours = training.get("training_seconds", 0) / 3600
+    hours = training.get("total_training_seconds", training.get("training_seconds", 0)) / 3600
     int8, fp16, fp32 = record["tflite_int8"], record["tflite_fp16"], record["tflite_fp32"]
     lines = [
         f"# Model card: `{entry.name}`",
@@ -313,9 +343,14 @@ def render_card(entry, record):
         f"- Data: {entry.dataset} training split, {entry.num_classes} classes "
         f"({', '.join(entry.class_names)}); void ignored. Input {entry.input_size[0]}x{entry.input_size[1]}.",
         f"- Recipe: `{entry.recipe}` (the settings and where each comes from are in the file).",
-        f"- Epochs completed: {training.get('epochs_completed', 'n/a')}; best validation epoch: "
-        f"{training.get('best_epoch', 'n/a')}.",
-        f"- Wall-clock: {hours:.1f} h of training on {record['hardware']}.",
+        f"- Epochs completed: {_epochs(training)}; best validation epoch: {training.get('best_epoch', 'n/a')}.",
+    ]
+    stage = training.get("initial_weights")
+    if stage:
+        lines.append(f"- Started from `{stage['checkpoint']}` (a run of {_epochs(stage)}, "
+                     f"{stage.get('training_seconds', 0) / 3600:.1f} h).")
+    lines += [
+        f"- Wall-clock: {hours:.1f} h of training in all on {record['hardware']}.",
         "",
         "## Scores",
         "",

@@ -89,15 +89,24 @@ def test_release_writes_weights_record_and_card(weights_dirs, tmp_path):
     root = _tiny_camvid(tmp_path / "camvid")
     run = tmp_path / "run"
     (run / "backup").mkdir(parents=True)
-    (run / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 2, "best": 0.1, "seconds": 7200}))
+    (run / "backup" / "training_metadata.json").write_text(json.dumps(
+        {"epoch": 2, "best": 0.1, "seconds": 7200, "epochs": 300, "finished": False}))
     (run / "history.csv").write_text("epoch,val_mean_iou\n0,0.05\n1,0.1\n")
+    stage1 = tmp_path / "stage1"
+    (stage1 / "backup").mkdir(parents=True)
+    (stage1 / "backup" / "training_metadata.json").write_text(json.dumps(
+        {"epoch": 100, "seconds": 3600, "epochs": 100, "finished": True}))
+    (run / "config.yaml").write_text(f"model:\n  name: enet\n  initial_weights: {stage1 / 'best.keras'}\n")
     kerasseg.build_model("enet", 11).save(str(run / "best.keras"))
 
     record = pretrained.release("enet_camvid", run / "best.keras", str(root), calibration_frames=2, threads=(1,))
     assert ENTRY.weights_path.is_file()
     assert json.loads(ENTRY.metrics_path.read_text()) == json.loads(json.dumps(record))
     assert record["val_images"] == 3 and record["training"] == {
-        "epochs_completed": 2, "training_seconds": 7200, "best_epoch": 2, "history_rows": 2}
+        "epochs_completed": 2, "training_seconds": 7200, "epochs_scheduled": 300, "finished": False,
+        "best_epoch": 2, "history_rows": 2, "total_training_seconds": 10800,
+        "initial_weights": {"checkpoint": str(stage1 / "best.keras"), "epochs_completed": 100,
+                            "training_seconds": 3600, "epochs_scheduled": 100, "finished": True}}
     for fmt in ("tflite_fp32", "tflite_fp16", "tflite_int8"):
         assert 0 <= record[fmt]["val_mean_iou"] <= 1 and len(record[fmt]["per_class_iou"]) == 11
         assert record[fmt]["xnnpack"]["partitions"] >= 1
@@ -105,7 +114,9 @@ def test_release_writes_weights_record_and_card(weights_dirs, tmp_path):
     assert record["tflite_int8"]["file_bytes"] < record["tflite_fp32"]["file_bytes"]
     card = ENTRY.card_path.read_text()
     assert card == pretrained.render_card(ENTRY, record)
-    assert "2.0 h of training" in card and "| Road |" in card
+    assert "3.0 h of training in all" in card and "| Road |" in card
+    assert "Epochs completed: 2 of 300 (interim weights: the schedule is not finished)" in card
+    assert f"Started from `{stage1 / 'best.keras'}` (a run of 100 of 100, 1.0 h)" in card
     reloaded = kerasseg.build_model("enet", weights="camvid")
     check, _ = pretrained._evaluate_keras(reloaded, kerasseg.data.camvid_dataset(str(root), "val"), 11,
                                           limit=pretrained.CHECK_FRAMES)
