@@ -11,11 +11,12 @@ How the conversion is done, and why:
   conversion of ENet (4 of 6 s) for the same operators and outputs. That path is also the one that adds a
   SignatureDef, so `_with_signature` writes it into the flatbuffer afterwards: `serving_default`, input
   `image`, output `logits` (`Interpreter.get_signature_runner()` works as on a converted SavedModel).
-* int8 is full-integer: `TFLITE_BUILTINS_INT8` only, uint8 (default) or int8 input and output tensors.
+* int8 is full-integer: `TFLITE_BUILTINS_INT8` only, uint8 (default) or int8 input and output tensors. The
+  converter only calibrates (`_experimental_calibrate_only`); `mean_ranges` then sets each activation's range
+  to the mean of its per-image extremes (not the extremes over all images), and `mlir_quantize` quantizes.
   Selective quantization: ops of layers that cannot live in 8 bits (the coordinate arithmetic of
   `kerasseg.layers.FlowWarp`, which declares `keep_float_in_int8 = True`) stay float32, wrapped in
-  DEQUANTIZE / QUANTIZE, while every other op is int8. The converter then only calibrates
-  (`_experimental_calibrate_only`) and the quantizer runs with those ops on its denylist
+  DEQUANTIZE / QUANTIZE, while every other op is int8: the quantizer runs with those ops on its denylist
   (`mlir_quantize(..., denylisted_nodes=...)`, the mechanism behind `tf.lite.experimental.QuantizationDebugger`).
 """
 import os
@@ -251,9 +252,8 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         # The frozen path warns that int8 input statistics were not given: post-training quantization takes
         # them from the calibration (the uint8 input is still scale 1, zero point 0; tested).
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        if quantization == "int8" and float_layers:
-            return _with_signature(_selectively_quantize(converter, float_layers, all_names,
-                                                         INT8_IO_TYPES[int8_io]))
+        if quantization == "int8":
+            return _with_signature(_quantize(converter, samples, float_layers, all_names, INT8_IO_TYPES[int8_io]))
         return _with_signature(converter.convert())
 
 
@@ -278,17 +278,68 @@ def _with_signature(flatbuffer):
     return pack_flatbuffer(model, b"TFL3")
 
 
-def _selectively_quantize(converter, float_layers, all_layer_names, io_type):
-    """Calibrates, then quantizes to int8 every op except those created inside `float_layers`."""
+def _quantize(converter, samples, float_layers, all_layer_names, io_type):
+    """Calibrates, sets the activation ranges (`mean_ranges`), then quantizes to int8 every op except those
+    created inside `float_layers`."""
     from tensorflow.lite.python.convert import mlir_quantize
 
     converter._experimental_calibrate_only = True  # float model + calibration statistics
-    calibrated = converter.convert()
-    denylisted = _tensors_of_layers(calibrated, float_layers, all_layer_names)
-    if not denylisted:
-        raise ValueError(f"float_layers {float_layers} matched no op of the converted model.")
+    calibrated = mean_ranges(converter.convert(), samples)
+    denylisted = None
+    if float_layers:
+        denylisted = _tensors_of_layers(calibrated, float_layers, all_layer_names)
+        if not denylisted:
+            raise ValueError(f"float_layers {float_layers} matched no op of the converted model.")
     return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
                          denylisted_nodes=denylisted)
+
+
+def mean_ranges(calibrated, samples):
+    """Sets every intermediate activation's int8 range to the mean over the calibration images of its per-image
+    minimum and maximum.
+
+    The converter's calibration keeps each tensor's minimum and maximum over all images, so one unusual image
+    widens a range for every image, and each int8 step grows with it. Averaging per-image extremes (as
+    quantization-aware training does with its moving averages) gives narrower ranges; the rare values beyond
+    them saturate. The model's input and output keep the extremes: the uint8 image stays scale 1, and no two
+    class scores saturate to a tie. Measured on ENet trained on CamVid (whole val split through LiteRT, 64
+    calibration frames): int8 val mIoU 59.1 with the extremes, 63.4 with the means (float 63.8); TF's
+    QuantizationDebugger showed pure rounding error (RMSE / scale 0.29-0.33) at every op either way.
+
+    Args:
+        calibrated: the flatbuffer of a calibrate-only conversion (float ops, tensors carry min/max).
+        samples: the calibration images, float32 [1, H, W, 3].
+
+    Returns:
+        The flatbuffer with the new ranges.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(calibrated, 0)
+    subgraph = model.subgraphs[0]
+    ends = set(subgraph.inputs) | set(subgraph.outputs)
+    ranged = [i for i, tensor in enumerate(subgraph.tensors)
+              if i not in ends and tensor.type == schema.TensorType.FLOAT32 and tensor.quantization is not None
+              and tensor.quantization.min is not None and len(tensor.quantization.min) == 1]
+    # Every intermediate tensor kept readable, so no delegate (XNNPACK would fuse them away).
+    interpreter = Interpreter(model_content=bytes(calibrated), experimental_preserve_all_tensors=True,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    image = interpreter.get_input_details()[0]["index"]
+    sums = np.zeros([len(ranged), 2])
+    for sample in samples:
+        interpreter.set_tensor(image, sample)
+        interpreter.invoke()
+        for k, index in enumerate(ranged):
+            values = interpreter.tensor(index)()  # a view: no copy
+            sums[k] += values.min(), values.max()
+            del values
+    means = sums / len(samples)
+    for (low, high), index in zip(means, ranged):
+        quantization = subgraph.tensors[index].quantization
+        quantization.min, quantization.max = [min(float(low), 0.0)], [max(float(high), 0.0)]
+    return pack_flatbuffer(model, b"TFL3")
 
 
 def export_tflite(model, path, quantization="fp32", input_size=None, representative_images=None, int8_io="uint8",

@@ -140,3 +140,36 @@ def test_run_tflite_checks_size_and_file(bundle, tmp_path):
         run_tflite(bundle["artifacts"]["tflite-fp32"], np.zeros((1, 32, 32, 3), np.float32))
     with pytest.raises(FileNotFoundError, match="nope.tflite"):
         tflite_ops(tmp_path / "nope.tflite")
+
+
+def test_int8_activation_ranges_are_the_mean_of_per_image_extremes():
+    """`mean_ranges`: an intermediate tensor's range becomes the mean of its per-image min / max (the converter
+    keeps the extremes over all images); the model's input and output keep the converter's ranges."""
+    from kerasseg.export.tflite import mean_ranges, tflite_schema
+
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    hidden = keras.layers.Conv2D(4, 3, padding="same", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(hidden))
+    rng = np.random.default_rng(0)
+    # Images of very different brightness: per-image extremes differ a lot from the extremes over all.
+    images = [rng.uniform(0, 255 * scale, (1, 8, 8, 3)).astype(np.float32) for scale in (0.1, 0.5, 1.0)]
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image] for image in images)
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+
+    def ranges(buffer):
+        subgraph = tflite_schema().ModelT.InitFromPackedBuf(buffer, 0).subgraphs[0]
+        first_conv = subgraph.operators[0].outputs[0]
+        pick = {"input": subgraph.inputs[0], "hidden": first_conv, "output": subgraph.outputs[0]}
+        return {name: (subgraph.tensors[i].quantization.min[0], subgraph.tensors[i].quantization.max[0])
+                for name, i in pick.items()}
+
+    before, after = ranges(calibrated), ranges(mean_ranges(calibrated, images))
+    hidden_values = keras.Model(inputs, hidden).predict(np.concatenate(images), verbose=0)
+    per_image = np.array([(min(v.min(), 0.0), max(v.max(), 0.0)) for v in hidden_values])
+    np.testing.assert_allclose(after["hidden"], per_image.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(before["hidden"], (per_image[:, 0].min(), per_image[:, 1].max()), rtol=1e-4)
+    assert after["hidden"][1] < 0.8 * before["hidden"][1]  # narrower than the extremes
+    assert after["input"] == before["input"] and after["output"] == before["output"]
