@@ -132,9 +132,11 @@ def cmd_predict(args):
         predictor = load_predictor(args.model)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"kerasseg predict: {e}") from None
-    palette = None
+    palette = predictor.palette  # a kerasseg Keras model carries its classes' colours
     config_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
-    config = _recipe_for(os.path.join(config_dir, "model"), args.config)
+    # Shipped weights by name have no folder: only --config gives a recipe then.
+    config = _recipe_for(os.path.join(config_dir, "model"), args.config) if os.path.exists(args.model) else (
+        _recipe_for("", args.config) if args.config else None)
     if config is not None:
         from kerasseg.training import build_datasets
 
@@ -329,7 +331,8 @@ def build_parser():
 
     predict = sub.add_parser("predict", help="class masks (palette PNG) and overlays for images, any model format",
                              parents=[debug])
-    predict.add_argument("model", help="a .keras file, a SavedModel version folder, a .tflite or an .onnx file")
+    predict.add_argument("model", help="a .keras file, a SavedModel version folder, a .tflite or an .onnx file, "
+                                       "or shipped pretrained weights by name (enet_camvid)")
     predict.add_argument("images", nargs="+", help="image files, folders and/or glob patterns ('data/*.jpg')")
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--config", help="recipe for the class colours (default: config.yaml beside the model)")

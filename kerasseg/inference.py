@@ -33,14 +33,16 @@ class Predictor:
         divisor: input height and width must be multiples of it.
         fixed_size: (height, width) the model only takes, or None for any (multiple of `divisor`) size.
         max_batch: the largest batch one call takes (1 for `.tflite`).
+        palette: uint8 [num_classes, 3] class colours the model carries (a kerasseg Keras model), else None.
     """
 
-    def __init__(self, fn, name, divisor=1, fixed_size=None, max_batch=None):
+    def __init__(self, fn, name, divisor=1, fixed_size=None, max_batch=None, palette=None):
         self._fn = fn
         self.name = name
         self.divisor = int(divisor)
         self.fixed_size = None if fixed_size is None else (int(fixed_size[0]), int(fixed_size[1]))
         self.max_batch = max_batch
+        self.palette = palette
 
     def __call__(self, images):
         images = np.asarray(images, np.float32)
@@ -58,16 +60,24 @@ def as_predictor(model):
 
     shape = tuple(model.inputs[0].shape)
     fixed = shape[1:3] if shape[1] is not None and shape[2] is not None else None
-    return Predictor(lambda x: model(x, training=False), model.name, size_divisor(model), fixed)
+    return Predictor(lambda x: model(x, training=False), model.name, size_divisor(model), fixed,
+                     palette=getattr(model, "palette", None))
 
 
 def load_predictor(path):
-    """Opens a `.keras` file, a SavedModel folder, a `.tflite` or an `.onnx` file as a `Predictor`.
+    """Opens a `.keras` file, a SavedModel folder, a `.tflite` or an `.onnx` file, or the name of shipped
+    pretrained weights (`kerasseg.pretrained.list_pretrained()`, e.g. "enet_camvid"), as a `Predictor`.
 
     Raises:
         FileNotFoundError / ValueError: naming the path when it does not exist or is none of these.
     """
+    from kerasseg.pretrained import list_pretrained, load_pretrained
+
     path = os.fspath(path)
+    if path in list_pretrained() and not os.path.exists(path):
+        predictor = as_predictor(load_pretrained(path))
+        predictor.name = path
+        return predictor
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ValueError(f"{path} is a folder without saved_model.pb (give a SavedModel version folder, e.g. "
@@ -77,7 +87,8 @@ def load_predictor(path):
         fn = load_serving_fn(path)  # pads to the model's multiple itself
         return Predictor(lambda x: fn(image=x)["logits"].numpy(), path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"model not found: {path}")
+        raise FileNotFoundError(f"model not found: {path} (neither a file nor pretrained weights: "
+                                f"{', '.join(list_pretrained())})")
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".keras":
         import kerasseg

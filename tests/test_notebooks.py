@@ -8,9 +8,10 @@ from nbclient import NotebookClient
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-# What each notebook must print: quickstart the IoU and parity tables; serving every signature's agreement.
+# What each notebook must print: quickstart the IoU and parity tables and the shipped CamVid ENet's classes;
+# serving every signature's agreement.
 EXPECTED_OUTPUT = {
-    "quickstart": ["mean", "tflite-int8"],
+    "quickstart": ["mean", "tflite-int8", "['Sky', 'Building', 'Pole'"],
     "serving": ["tf_example       classes (2, 50, 70) int32, same as serving_default: 100.00%",
                 "image_bytes      classes (2, 50, 70) int32, same as serving_default: 100.00%",
                 "image_tensor     classes (2, 50, 70) int32, same as serving_default: 100.00%",

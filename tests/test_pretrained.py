@@ -145,3 +145,20 @@ def test_shipped_weights_score_what_the_card_says():
     record = ENTRY.metrics()
     assert check == pytest.approx(record["check_mean_iou"], abs=1e-4)
     assert f"= {record['check_mean_iou']:.4f}." in ENTRY.card_path.read_text()
+
+
+@pytest.mark.skipif(not RELEASED, reason="enet_camvid weights not released in this checkout")
+@pytest.mark.skipif(not os.path.isfile(os.path.join(CAMVID_ROOT, "val.txt")),
+                    reason="CamVid not found (set KERASSEG_CAMVID_ROOT)")
+def test_predict_cli_runs_the_shipped_weights_on_a_camvid_frame(tmp_path):
+    """`kerasseg predict enet_camvid FRAME`: the mask matches the frame's label as well as the card's check."""
+    from kerasseg.cli import main
+
+    frame, annotation = kerasseg.data.camvid.camvid_pairs(CAMVID_ROOT, "val")[0]
+    assert main(["predict", "enet_camvid", frame, "--out", str(tmp_path)]) == 0
+    stem = os.path.splitext(os.path.basename(frame))[0]
+    mask_png = Image.open(tmp_path / f"{stem}_mask.png")
+    assert mask_png.mode == "P" and mask_png.getpalette()[:33] == ENTRY.palette.ravel().tolist()
+    mask, label = np.asarray(mask_png), np.asarray(Image.open(annotation))
+    labelled = label < ENTRY.num_classes
+    assert (mask[labelled] == label[labelled]).mean() > 0.8  # pixel accuracy of a 0.64-mIoU model on a frame
