@@ -134,9 +134,9 @@ def cmd_predict(args):
         raise SystemExit(f"kerasseg predict: {e}") from None
     palette = predictor.palette  # a kerasseg Keras model carries its classes' colours
     config_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
-    # Shipped weights by name have no folder: only --config gives a recipe then.
-    config = _recipe_for(os.path.join(config_dir, "model"), args.config) if os.path.exists(args.model) else (
-        _recipe_for("", args.config) if args.config else None)
+    config = None
+    if os.path.exists(args.model) or args.config:  # shipped weights by name have no folder to look beside
+        config = _recipe_for(os.path.join(config_dir, "model"), args.config)
     if config is not None:
         from kerasseg.training import build_datasets
 
