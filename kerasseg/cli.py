@@ -133,9 +133,9 @@ def cmd_predict(args):
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"kerasseg predict: {e}") from None
     palette = predictor.palette  # a kerasseg Keras model carries its classes' colours
-    config_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
     config = None
     if os.path.exists(args.model) or args.config:  # shipped weights by name have no folder to look beside
+        config_dir = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
         config = _recipe_for(os.path.join(config_dir, "model"), args.config)
     if config is not None:
         from kerasseg.training import build_datasets

@@ -201,9 +201,11 @@ def _latency(paths, threads):
 
 def _run_record(run_dir):
     """Epochs (done and scheduled), wall-clock and best epoch of a `kerasseg train` run folder."""
+    from kerasseg.training.resume import BACKUP_DIR, METADATA_FILE
+
     run_dir = pathlib.Path(run_dir)
     record = {}
-    meta = run_dir / "backup" / "training_metadata.json"
+    meta = run_dir / BACKUP_DIR / METADATA_FILE
     if meta.is_file():
         state = json.loads(meta.read_text())
         record.update(epochs_completed=state["epoch"], training_seconds=round(state.get("seconds", 0.0)))

@@ -332,7 +332,7 @@ def mean_ranges(calibrated, samples):
         interpreter.set_tensor(image, sample)
         interpreter.invoke()
         for k, index in enumerate(ranged):
-            values = interpreter.tensor(index)()  # a view: no copy
+            values = interpreter.tensor(index)()  # a view, no copy; released before the next invoke()
             sums[k] += values.min(), values.max()
             del values
     means = sums / len(samples)
