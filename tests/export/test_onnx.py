@@ -29,3 +29,26 @@ def test_onnx_rejects_bad_input_size(enet, tmp_path):
 def test_run_onnx_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         run_onnx(tmp_path / "missing.onnx", np.zeros((1, 8, 8, 3), np.float32))
+
+
+def test_onnx_export_survives_a_failing_tf2onnx_optimizer(tmp_path, monkeypatch):
+    # The export first converts without tf2onnx's per-optimizer graph copies; when an optimizer then fails, it
+    # converts again letting tf2onnx skip that optimizer, and leaves the environment as it found it.
+    import os
+
+    import keras
+    import tf2onnx.optimizer
+
+    class FailingOptimizer:
+        def optimize(self, graph, iteration):
+            raise RuntimeError("optimizer failure for the test")
+
+    monkeypatch.setattr(tf2onnx.optimizer, "_optimizers",
+                        {**tf2onnx.optimizer._optimizers, "failing": FailingOptimizer})
+    monkeypatch.delenv("TF2ONNX_CATCH_ERRORS", raising=False)
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3, padding="same"),
+                              keras.layers.Conv2D(3, 1)])
+    x = np.random.default_rng(0).uniform(0, 255, (1, 16, 24, 3)).astype(np.float32)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    np.testing.assert_allclose(run_onnx(path, x), model(x).numpy(), atol=1e-4, rtol=0)
+    assert "TF2ONNX_CATCH_ERRORS" not in os.environ
