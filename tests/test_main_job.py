@@ -33,7 +33,8 @@ def test_enet_shapes_64x64_recipe_trains_and_exports(tmp_path):
     losses = [float(row.split(",")[header.index("loss")]) for row in history[1:]]
     assert len(losses) == recipe["train"]["epochs"] and losses[-1] < 0.8 * losses[0], losses
     # Issue 14's target is val mIoU >= 0.70 (every class >= 0.5) within the main job's ~5 minutes; the recipe
-    # measured 0.728 (README, Results), so guard it with a margin for thread-order round-off.
+    # measured 0.733 (README, Results; 0.70-0.76 with 1200-1380 steps), so guard it with a margin for
+    # thread-order round-off and run-to-run spread.
     best_miou = float(re.search(r"Best model \(val mIoU ([0-9.]+)\)", out).group(1))
     assert best_miou >= 0.65, best_miou
     assert (tmp_path / "run" / "overlays.png").stat().st_size > 10_000
@@ -53,7 +54,7 @@ def test_long_recipe_is_the_earlier_main_job_trained_longer():
     main = load_config(REPO / "configs" / "enet_shapes_64x64.yaml")
     long = load_config(REPO / "configs" / "enet_shapes_64x64_long.yaml")
     steps = lambda c: c["train"]["epochs"] * c["train"]["steps_per_epoch"]  # noqa: E731
-    assert steps(main) == 1200 and steps(long) == 6000
+    assert steps(main) == 1320 and steps(long) == 6000
     # What issue 14 changed in the main job (README, Results).
     assert main["model"]["options"] == {"dropout_rates": [0.0, 0.0]} and long["model"]["options"] == {}
     main["model"]["options"] = {}
