@@ -42,6 +42,26 @@ def test_train_pipeline_deterministic_under_seed():
     assert not all(np.array_equal(la, lc) for (_, la), (_, lc) in zip(a, c))
 
 
+def test_pipelines_run_without_the_autotune_model_thread_and_yield_the_same_batches():
+    # model.fit deletes its iterator when it returns; tf.data's autotuning model thread made that wait up to a
+    # minute in some runs (kerasseg.data.pipeline._prefetch). Turning it off must not change a single batch, or
+    # runs resumed across the change would replay a different augmentation stream.
+    def pipelines():  # fresh ones: a second iteration of a pipeline draws new augmentations
+        source = shapes_dataset(8, image_size=(32, 32), seed=1)
+        return (train_pipeline(source, batch_size=2, crop_size=(24, 24), seed=5, shuffle_buffer=8),
+                eval_pipeline(source, batch_size=3))
+
+    autotuned = tf.data.Options()
+    autotuned.autotune.enabled = True
+    for ds, ds_autotuned in zip(pipelines(), pipelines()):
+        assert ds.options().autotune.enabled is False
+        ds_autotuned = ds_autotuned.with_options(autotuned)
+        assert ds_autotuned.options().autotune.enabled is True
+        for (image, label), (image_on, label_on) in zip(_take(ds, 4), _take(ds_autotuned, 4)):
+            np.testing.assert_array_equal(image, image_on)
+            np.testing.assert_array_equal(label, label_on)
+
+
 def test_train_pipeline_new_iteration_new_augmentation_same_sequence():
     def make():
         return train_pipeline(shapes_dataset(4, image_size=(32, 32)), batch_size=4, crop_size=(24, 24), seed=3,
