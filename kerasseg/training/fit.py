@@ -180,13 +180,34 @@ def _steps(dataset, batch_size, what):
     return steps
 
 
-def evaluate_model(model, dataset, num_classes, ignore_class=kdata.IGNORE_CLASS):
-    """Runs a model over a batched dataset and returns the filled `MeanIoU` metric."""
+def evaluate_model(model, dataset, num_classes, ignore_class=kdata.IGNORE_CLASS, keep=0):
+    """Runs a model over a batched dataset and returns the filled `MeanIoU` metric.
+
+    Args:
+        model: a segmentation model (logits last).
+        dataset: batched (images, labels).
+        num_classes: number of classes.
+        ignore_class: label value left out of the metric.
+        keep: also return the first `keep` samples' images, labels and predicted classes (from the same pass, so
+            a caller that draws them traces the model once).
+
+    Returns:
+        The metric; with `keep`, `(metric, (images, labels, predicted classes))` as numpy arrays of up to `keep`
+        samples.
+    """
     metric = MeanIoU(num_classes, ignore_class=ignore_class)
     predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    kept = ([], [], [])
     for images, labels in dataset:
-        metric.update_state(labels, predict(images))
-    return metric
+        logits = predict(images)
+        metric.update_state(labels, logits)
+        missing = keep - sum(len(batch) for batch in kept[0])
+        if missing > 0:
+            for part, values in zip(kept, (images, labels, tf.argmax(logits, -1))):
+                part.append(values[:missing].numpy())
+    if not keep:
+        return metric
+    return metric, tuple(np.concatenate(part) for part in kept)
 
 
 def format_iou_table(class_names, per_class_iou, mean_iou):
@@ -447,7 +468,11 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
     if not best_path.is_file():
         raise resume.TrainingStopped(f"no best model was saved in {output_dir}: '{monitor}' was never finite.")
     best = keras.saving.load_model(str(best_path))
-    metric = evaluate_model(best, val_ds, splits.num_classes)
+    overlay_samples = train_config["overlay_samples"] if chief else 0
+    if overlay_samples:  # drawn from the evaluation's own pass (one trace of the model, not two)
+        metric, overlays = evaluate_model(best, val_ds, splits.num_classes, keep=overlay_samples)
+    else:
+        metric = evaluate_model(best, val_ds, splits.num_classes)
     mean_iou, per_class = float(metric.result()), metric.per_class_iou()
     print(f"Best model (val mIoU {mean_iou:.4f}) saved to {best_path}  [{seconds:.0f} s of training]")
     print(format_iou_table(splits.class_names, per_class, mean_iou))
@@ -457,13 +482,10 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         return FitResult(model=best, history=history, best_model_path=str(output_dir / "best.keras"),
                          val_mean_iou=mean_iou, per_class_iou=per_class, class_names=splits.class_names,
                          output_dir=str(output_dir), seconds=seconds)
-    if train_config["overlay_samples"]:
-        images, labels = next(iter(val_ds.unbatch().batch(train_config["overlay_samples"])))
-        predictions = np.argmax(best.predict(images, verbose=0), -1)
+    if overlay_samples:
         overlay_path = output_dir / "overlays.png"
-        viz.save_prediction_grid(images.numpy(), labels.numpy(), predictions, splits.palette, overlay_path,
-                                 class_names=splits.class_names)
-        print(f"Overlays of {len(images)} validation images written to {overlay_path}")
+        viz.save_prediction_grid(*overlays, splits.palette, overlay_path, class_names=splits.class_names)
+        print(f"Overlays of {len(overlays[0])} validation images written to {overlay_path}")
     viz.plot_history(output_dir / "history.csv", output_dir / "history.png")
     if splits.skipped is not None:
         problems = list(dict.fromkeys(p for log in skipped_logs if log is not None for p in log.problems))

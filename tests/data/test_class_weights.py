@@ -71,3 +71,21 @@ def test_median_frequency_weights_match_numpy_and_batching():
     summary = stats.to_dict(["a", "b", "c", "d"])
     assert summary["classes"][2]["images"] == 0 and summary["classes"][2]["median_frequency_weight"] == 0.0
     assert "enet w" in stats.table(["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("num_parallel_calls", [None, tf.data.AUTOTUNE])
+def test_labels_are_counted_without_computing_the_images(num_parallel_calls):
+    labels = _labels()
+
+    def sample(index):
+        # The image fails if computed (35 values cannot take shape [-1, 8]); the counts only need the label.
+        image = tf.reshape(tf.range(35 + 0 * index), [-1, 8])
+        return image, tf.gather(tf.constant(labels), index)
+
+    dataset = tf.data.Dataset.range(len(labels)).map(sample, num_parallel_calls=num_parallel_calls)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        next(iter(dataset))
+    valid = labels[labels != 255]
+    np.testing.assert_array_equal(class_counts(dataset, 4), np.bincount(valid, minlength=4))
+    with pytest.raises(ValueError, match=r"\(image, label\) tuples"):
+        class_counts(tf.data.Dataset.from_tensor_slices(labels), 4)

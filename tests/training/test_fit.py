@@ -2,12 +2,13 @@ import csv
 import pathlib
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import kerasseg
 from kerasseg.losses import SegmentationCrossEntropy
-from kerasseg.training import fit, make_optimizer
+from kerasseg.training import evaluate_model, fit, make_optimizer
 
 
 def tiny_recipe(tmp_path, **train):
@@ -38,6 +39,20 @@ def test_fit_writes_checkpoint_logs_and_plots(tmp_path):
     # The recipe saved beside the model is complete: num_classes and class names are filled in.
     saved = kerasseg.training.load_config(run / "config.yaml")
     assert saved["model"]["num_classes"] == len(result.class_names)
+
+
+def test_evaluate_model_keeps_the_first_samples_of_its_pass():
+    dataset = kerasseg.data.shapes_dataset(7, image_size=(32, 32), seed=3).batch(3)
+    num_classes = len(kerasseg.data.SHAPES_CLASSES)
+    model = kerasseg.build_model("enet", num_classes, input_shape=(32, 32, 3))
+    alone = evaluate_model(model, dataset, num_classes)
+    metric, (images, labels, predictions) = evaluate_model(model, dataset, num_classes, keep=5)  # spans 2 batches
+    assert float(metric.result()) == float(alone.result())
+    expected_images, expected_labels = next(iter(dataset.unbatch().batch(5)))
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(predictions, np.argmax(model.predict(expected_images, verbose=0), -1))
+    assert len(evaluate_model(model, dataset, num_classes, keep=20)[1][0]) == 7  # at most the dataset
 
 
 def test_recipe_thread_pools_reach_configure(tmp_path, monkeypatch):
