@@ -51,7 +51,9 @@ def test_evaluate_model_keeps_the_first_samples_of_its_pass():
     expected_images, expected_labels = next(iter(dataset.unbatch().batch(5)))
     np.testing.assert_array_equal(images, expected_images)
     np.testing.assert_array_equal(labels, expected_labels)
-    np.testing.assert_array_equal(predictions, np.argmax(model.predict(expected_images, verbose=0), -1))
+    # The same batches through Keras' predict: equal up to round-off ties (the batch shapes match, 3 + 3 + 1).
+    expected = np.concatenate([np.argmax(model.predict(x, verbose=0), -1) for x, _ in dataset])[:5]
+    assert predictions.shape == expected.shape and (predictions == expected).mean() >= 0.999
     assert len(evaluate_model(model, dataset, num_classes, keep=20)[1][0]) == 7  # at most the dataset
 
 
