@@ -12,6 +12,8 @@ a background load slows all of them alike:
   `kerasseg.training.performance.configure()`), with the mIoU metric in the step as `kerasseg train` has it;
 - `default, no metric`: the metric's cost;
 - `default + XLA`: `jit_compile=True`;
+- `default, oneDNN off`: `default` in a process of its own started with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's
+  Eigen kernels, its default on CPUs without AVX-512 VNNI / AMX; `import kerasseg` turns oneDNN on otherwise);
 - `mixed_bfloat16`: only on CPUs with AMX (bf16 matrix units); skipped otherwise, and said so;
 - with `--peer`: the same network in PyTorch eager (an ENet port written here, as the reference Torch code;
   segmentation_models_pytorch's DeepLabV3Plus(mobilenet_v2, encoder_weights=None)), same batches, same loss,
@@ -30,6 +32,7 @@ import time
 import numpy as np
 
 KERAS_VARIANTS = ["kerasseg 9a0446e", "default", "default, no metric", "default + XLA"]
+ONEDNN_OFF = "default, oneDNN off"  # TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's own choice on CPUs without AVX-512 VNNI
 CONFIGS = {
     "enet64": dict(model="enet", batch=16, size=(64, 64), steps=5),
     "enet360": dict(model="enet", batch=4, size=(360, 480), steps=2),
@@ -256,27 +259,26 @@ class TorchVariant:
         return loss.item()
 
 
-class SubprocessTorchVariant:
-    """The PyTorch peer run by another Python (`--peer-python`, e.g. a venv whose torchvision matches its torch),
-    stepped over a pipe; its CPU time is read from /proc."""
+class SubprocessVariant:
+    """A variant stepped in another process over a pipe: the PyTorch peer in another Python (`--peer-python`, e.g.
+    a venv whose torchvision matches its torch), or a Keras variant under other environment variables (settings
+    TensorFlow reads once, at its import). Its CPU time is read from /proc."""
 
-    def __init__(self, label, config_name, python, compile_model=False):
+    def __init__(self, label, worker_args, python=None, env=None):
         import subprocess
 
         self.label = label
         start = time.perf_counter()
-        command = [python, os.path.abspath(__file__), "--torch-worker", config_name]
-        if compile_model:
-            command.append("--torch-compile")
+        command = [python or sys.executable, os.path.abspath(__file__), "--worker", *worker_args]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        bufsize=1)
+                                        bufsize=1, env={**os.environ, **(env or {})})
         self._expect("ready")
         self.first_step_s = time.perf_counter() - start
 
     def _expect(self, word):
         line = self.process.stdout.readline().strip()
         if line != word:
-            raise RuntimeError(f"the PyTorch worker answered {line!r} instead of {word!r}")
+            raise RuntimeError(f"the {self.label} worker answered {line!r} instead of {word!r}")
 
     def step(self):
         self.process.stdin.write("step\n")
@@ -288,10 +290,16 @@ class SubprocessTorchVariant:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def torch_worker(config_name, compile_model):
+def worker(kind, config_name, threads):
+    """`--worker torch|torch-compile|keras CONFIG`: builds one variant, then steps it on each "step" line."""
     config = CONFIGS[config_name]
-    variant = TorchVariant("worker", config, *make_batch(config), compile_model=compile_model)
-    del variant.first_step_s
+    if kind == "keras":
+        from kerasseg.training.performance import configure
+
+        configure(*threads)
+        variant = KerasVariant("worker", config, *make_batch(config))
+    else:
+        variant = TorchVariant("worker", config, *make_batch(config), compile_model=kind == "torch-compile")
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() == "step":
@@ -309,7 +317,7 @@ def make_batch(config):
     return images, labels, class_weights
 
 
-def run_config(name, rounds, peer, torch_compile, op_counts, peer_python=None, only=None):
+def run_config(name, rounds, peer, torch_compile, op_counts, peer_python=None, only=None, threads=(None, None)):
     config = CONFIGS[name]
     images, labels, class_weights = make_batch(config)
 
@@ -328,10 +336,14 @@ def run_config(name, rounds, peer, torch_compile, op_counts, peer_python=None, o
                                              policy="mixed_bfloat16"))
     else:
         skipped.append("mixed_bfloat16 (no AMX on this CPU)")
+    if not only or ONEDNN_OFF in only:
+        # TensorFlow reads TF_ENABLE_ONEDNN_OPTS at its import: this variant needs its own process.
+        variants.append(lambda: SubprocessVariant(ONEDNN_OFF, ["keras", name, *map(str, threads)],
+                                                  env={"TF_ENABLE_ONEDNN_OPTS": "0"}))
     if peer and peer_python:
-        variants.append(lambda: SubprocessTorchVariant("PyTorch eager", name, peer_python))
+        variants.append(lambda: SubprocessVariant("PyTorch eager", ["torch", name], peer_python))
         if torch_compile:
-            variants.append(lambda: SubprocessTorchVariant("PyTorch torch.compile", name, peer_python, True))
+            variants.append(lambda: SubprocessVariant("PyTorch torch.compile", ["torch-compile", name], peer_python))
     elif peer:
         variants.append(lambda: TorchVariant("PyTorch eager", config, images, labels, class_weights))
         if torch_compile:
@@ -384,10 +396,11 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=None, help="only these Keras variants (labels)")
     parser.add_argument("--intra-op-threads", type=int, default=None)
     parser.add_argument("--inter-op-threads", type=int, default=None)
-    parser.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.torch_worker:
-        return torch_worker(args.torch_worker, args.torch_compile)
+    if args.worker:
+        kind, config_name, *threads = args.worker
+        return worker(kind, config_name, [None if t == "None" else int(t) for t in threads] or [None, None])
     if args.peer and not args.peer_python:
         try:
             import torch  # noqa: F401
@@ -400,11 +413,13 @@ def main(argv=None):
 
     threads = configure(args.intra_op_threads, args.inter_op_threads)
     print(f"TensorFlow threads: intra-op {threads['intra_op_threads']}, inter-op {threads['inter_op_threads']}; "
+          f"oneDNN {'on' if threads['onednn'] else 'off'}; "
           f"{os.cpu_count()} CPUs; AMX: {has_amx()}; {args.rounds} interleaved rounds", flush=True)
     table = []
     for name in args.configs:
         config, built, times, cores, counts, skipped = run_config(name, args.rounds, args.peer, args.torch_compile,
-                                                                  args.op_counts, args.peer_python, args.variants)
+                                                                  args.op_counts, args.peer_python, args.variants,
+                                                                  (args.intra_op_threads, args.inter_op_threads))
         rows = format_rows(name, config, built, times, cores, counts)
         table += rows if not table else rows[1:]
         for line in skipped:

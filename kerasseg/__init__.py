@@ -7,8 +7,18 @@ LiteRT are all fed the same raw pixels.
 __version__ = "0.1.0"
 
 import importlib
+import os
+import platform
 
 from kerasseg import errors  # noqa: F401  (no TensorFlow needed)
+
+# TensorFlow's x86 wheels carry oneDNN (MKL-DNN) kernels but turn them on only for CPUs with AVX-512 VNNI / AMX;
+# elsewhere (AVX2 CPUs) training runs Eigen's convolution gradients, ~1.4-1.7x slower for ENet at 360x480 and
+# DeepLabv3+ (README, "Training speed"). TensorFlow reads the switch once, at its import: set it before, unless
+# the user chose (TF_ENABLE_ONEDNN_OPTS=0 keeps Eigen). `kerasseg.training.performance.onednn_enabled()` says
+# which is in effect (TensorFlow imported before kerasseg keeps its own default).
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 try:
     import keras  # noqa: F401

@@ -321,7 +321,9 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
         metadata = None
     if metadata is not None:
         _check_same_model(config, output_dir)
-    configure(train_config["intra_op_threads"], train_config["inter_op_threads"])  # before TensorFlow runs
+    threads = configure(train_config["intra_op_threads"], train_config["inter_op_threads"])  # before TF runs
+    print(f"CPU: {threads['intra_op_threads']} intra-op / {threads['inter_op_threads']} inter-op threads, oneDNN "
+          f"kernels {'on' if threads['onednn'] else 'off (TF_ENABLE_ONEDNN_OPTS)'}.")
     strategy = get_strategy(distribution)  # MultiWorkerMirroredStrategy: before any other TensorFlow op
     distributed = distribution == "multi_worker" or strategy.num_replicas_in_sync > 1
     run_dir = output_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix=f"kerasseg-worker{worker_index}-"))

@@ -1,7 +1,9 @@
-"""CPU training settings: TensorFlow's thread pools, and the fused optimizer `kerasseg train` uses.
+"""CPU training settings: TensorFlow's thread pools, oneDNN kernels, and the fused optimizer `kerasseg train` uses.
 
 `configure()` is what `kerasseg train` calls before it builds anything; a notebook calls it first thing (thread
-pools can only be set before TensorFlow runs its first op). `benchmarks/train_step.py` measures each setting.
+pools can only be set before TensorFlow runs its first op). oneDNN is chosen earlier still, by `import kerasseg`
+before TensorFlow's import (`kerasseg/__init__.py`); `onednn_enabled()` reports it. `benchmarks/train_step.py`
+measures each setting.
 """
 import os
 
@@ -18,6 +20,15 @@ def cpu_cores():
         return os.cpu_count() or 1
 
 
+def onednn_enabled():
+    """Returns True when TensorFlow runs its oneDNN CPU kernels (convolutions, batch norm, pooling and their
+    gradients), as `import kerasseg` asks on x86 unless TF_ENABLE_ONEDNN_OPTS=0 was set or TensorFlow was imported
+    first (then TensorFlow's own default holds: on only for CPUs with AVX-512 VNNI / AMX)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def configure(intra_op_threads=None, inter_op_threads=None):
     """Sizes TensorFlow's thread pools for training on a CPU.
 
@@ -30,8 +41,9 @@ def configure(intra_op_threads=None, inter_op_threads=None):
         inter_op_threads: kernels run concurrently; None = the usable cores.
 
     Returns:
-        A dict with the `intra_op_threads` and `inter_op_threads` in effect, and `applied`: False when
-        TensorFlow had already started its runtime (the pools were left as they were; call this first).
+        A dict with the `intra_op_threads` and `inter_op_threads` in effect, `applied`: False when TensorFlow
+        had already started its runtime (the pools were left as they were; call this first), and `onednn`:
+        whether the oneDNN kernels run (`onednn_enabled()`).
 
     Raises:
         ValueError: naming the argument when a thread count is not a positive integer.
@@ -51,7 +63,8 @@ def configure(intra_op_threads=None, inter_op_threads=None):
         applied = (threading.get_intra_op_parallelism_threads() == wanted["intra_op_threads"]
                    and threading.get_inter_op_parallelism_threads() == wanted["inter_op_threads"])
     return {"intra_op_threads": threading.get_intra_op_parallelism_threads() or cores,
-            "inter_op_threads": threading.get_inter_op_parallelism_threads() or cores, "applied": applied}
+            "inter_op_threads": threading.get_inter_op_parallelism_threads() or cores, "applied": applied,
+            "onednn": onednn_enabled()}
 
 
-__all__ = ["Adam", "configure", "cpu_cores"]
+__all__ = ["Adam", "configure", "cpu_cores", "onednn_enabled"]

@@ -61,8 +61,9 @@ def test_recipe_thread_pools_reach_configure(tmp_path, monkeypatch):
     calls = []
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("kerasseg.training.fit"), "configure",
-                        lambda *args: calls.append(args))
+    fit_module = importlib.import_module("kerasseg.training.fit")
+    configure = fit_module.configure
+    monkeypatch.setattr(fit_module, "configure", lambda *args: calls.append(args) or configure(*args))
     fit(tiny_recipe(tmp_path, epochs=1, intra_op_threads=1, inter_op_threads=2), verbose=0)
     assert calls == [(1, 2)]
 

@@ -1,3 +1,5 @@
+import platform
+
 import pytest
 
 from kerasseg.training.performance import configure, cpu_cores
@@ -15,7 +17,7 @@ def test_configure_sets_thread_pools_in_a_fresh_process():
         "print(configure(intra_op_threads=2, inter_op_threads=2)['applied'])\n"
     )
     settings, threads, later = out.strip().splitlines()[-3:]
-    assert settings == "{'intra_op_threads': 1, 'inter_op_threads': 2, 'applied': True}"
+    assert settings.startswith("{'intra_op_threads': 1, 'inter_op_threads': 2, 'applied': True, 'onednn': ")
     assert threads == "1 2"
     assert later == "False"  # the runtime already runs: reported, not silently ignored
 
@@ -26,3 +28,30 @@ def test_defaults_and_bad_arguments():
         configure(intra_op_threads=0)
     with pytest.raises(ValueError, match="inter_op_threads"):
         configure(inter_op_threads=1.5)
+
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
+def test_import_kerasseg_turns_on_onednn_unless_the_user_chose(setting, expected, monkeypatch):
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("kerasseg turns oneDNN on for x86 CPUs only")
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+    out = run_python(
+        "import kerasseg\n"
+        "import tensorflow as tf\n"
+        "from kerasseg.training.performance import configure, onednn_enabled\n"
+        "print(onednn_enabled(), configure()['onednn'])\n"
+        "x = tf.Variable(tf.ones([1, 8, 8, 3]))\n"
+        "@tf.function\n"
+        "def grad():\n"
+        "    with tf.GradientTape() as tape:\n"
+        "        y = tf.reduce_sum(tf.nn.conv2d(x, tf.ones([3, 3, 3, 4]), 1, 'SAME'))\n"
+        "    return tape.gradient(y, x)\n"
+        "print(float(tf.reduce_sum(grad())))\n"
+    )
+    flags, total = out.strip().splitlines()[-2:]
+    assert flags == f"{expected} {expected}"
+    # Each input pixel feeds 4 channels x (2 or 3 rows) x (2 or 3 columns) of outputs: 3 x 4 x (2 + 6 x 3 + 2)^2.
+    assert float(total) == 3 * 4 * 22 ** 2
