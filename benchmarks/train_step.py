@@ -7,7 +7,8 @@ For each configuration (ENet batch 16 at 64x64, ENet batch 4 at 360x480, DeepLab
 batches) it builds every variant in one process and times them in interleaved rounds (A, B, C, A, B, C, ...), so
 a background load slows all of them alike:
 
-- `kerasseg 9a0446e`: the library before this benchmark (Keras' BatchNormalization / PReLU / Adam);
+- `kerasseg 9a0446e`: the library before this benchmark (Keras' BatchNormalization / PReLU / Adam), as it ran:
+  in a process of its own with TensorFlow's own CPU kernel choice (oneDNN only on AVX-512 VNNI / AMX CPUs);
 - `default`: what `kerasseg train` runs now (fused BN, fused Adam, thread pools from
   `kerasseg.training.performance.configure()`), with the mIoU metric in the step as `kerasseg train` has it;
 - `default, no metric`: the metric's cost;
@@ -21,7 +22,7 @@ a background load slows all of them alike:
 
 Columns: steady-state median ms per step, images/s, CPU cores used (process CPU time / wall time over the timed
 steps), time to the first step (build + compile + trace + first step), and the ratio of images/s to the first
-row. `--op-counts` adds the number of ops in the traced Keras train step.
+row. `--op-counts` adds the number of ops in the traced Keras train step (of the variants in this process).
 """
 import argparse
 import os
@@ -270,8 +271,9 @@ class SubprocessVariant:
         self.label = label
         start = time.perf_counter()
         command = [python or sys.executable, os.path.abspath(__file__), "--worker", *worker_args]
+        env = {**os.environ, **(env or {})}  # None: unset (for the baseline: TensorFlow's own default)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        bufsize=1, env={**os.environ, **(env or {})})
+                                        bufsize=1, env={k: v for k, v in env.items() if v is not None})
         self._expect("ready")
         self.first_step_s = time.perf_counter() - start
 
@@ -291,13 +293,17 @@ class SubprocessVariant:
 
 
 def worker(kind, config_name, threads):
-    """`--worker torch|torch-compile|keras CONFIG`: builds one variant, then steps it on each "step" line."""
+    """`--worker torch|torch-compile|keras|keras-baseline CONFIG [INTRA INTER]`: builds one variant, then steps it
+    on each "step" line. With TF_ENABLE_ONEDNN_OPTS unset, TensorFlow is imported before kerasseg (its own default)."""
     config = CONFIGS[config_name]
-    if kind == "keras":
+    if kind.startswith("keras"):
+        if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+            import tensorflow  # noqa: F401
+
         from kerasseg.training.performance import configure
 
         configure(*threads)
-        variant = KerasVariant("worker", config, *make_batch(config))
+        variant = KerasVariant("worker", config, *make_batch(config), baseline=kind == "keras-baseline")
     else:
         variant = TorchVariant("worker", config, *make_batch(config), compile_model=kind == "torch-compile")
     print("ready", flush=True)
@@ -322,7 +328,8 @@ def run_config(name, rounds, peer, torch_compile, op_counts, peer_python=None, o
     images, labels, class_weights = make_batch(config)
 
     variants = [
-        lambda: KerasVariant("kerasseg 9a0446e", config, images, labels, class_weights, baseline=True),
+        lambda: SubprocessVariant(KERAS_VARIANTS[0], ["keras-baseline", name, *map(str, threads)],
+                                  env={"TF_ENABLE_ONEDNN_OPTS": None}),
         lambda: KerasVariant("default", config, images, labels, class_weights),
         lambda: KerasVariant("default, no metric", config, images, labels, class_weights, metric=False),
         lambda: KerasVariant("default + XLA", config, images, labels, class_weights, xla=True),
