@@ -1,5 +1,6 @@
 """The training recipe: datasets -> model -> optimizer + schedule -> `model.fit` (resumable) -> best `.keras`."""
 import dataclasses
+import itertools
 import pathlib
 import shutil
 import tempfile
@@ -106,6 +107,16 @@ def _l2_optimizer(base):
 
 L2SGD = _l2_optimizer(keras.optimizers.SGD)
 NO_WEIGHT_DECAY = ["gamma", "beta", "alpha", "bias"]  # BN scale/offset, PReLU slopes, biases
+
+
+def _continue(iterator, count=None):
+    """A dataset of the next `count` elements of a tf.data `iterator` (None: all the rest), taken from it only as
+    they are read, so a later dataset of the same iterator goes on where this one stopped."""
+    def elements():
+        for _ in itertools.repeat(None) if count is None else range(count):
+            yield next(iterator)
+
+    return tf.data.Dataset.from_generator(elements, output_signature=iterator.element_spec)
 
 
 def make_optimizer(learning_rate, total_steps, weight_decay=0.0, poly_power=0.9, optimizer="adam", momentum=0.9,
@@ -455,12 +466,20 @@ def fit(config, base_dir=".", verbose=2, restart=False, resume_command=None):
                     batch_size, state, epochs, steps_per_epoch,
                     keras.callbacks.CallbackList([tracker, *log_callbacks()], model=model), signals,
                     lambda: {monitor: float(evaluate_model(deploy, val_ds, splits.num_classes).result())})
+            stream = None
             while state.epoch < epochs:
                 # The first call finishes a partly trained epoch; the second trains the remaining epochs.
                 steps = steps_per_epoch - state.step_in_epoch
                 last_epoch = state.epoch + 1 if state.step_in_epoch else epochs
                 callbacks = [tracker, *log_callbacks()]
-                phase = model.fit(training_data(state.global_step - state.stream_start), validation_data=fit_val_ds,
+                if state.step_in_epoch or stream is not None:
+                    # `fit` iterates a dataset from its start: both phases draw from one iterator of the stream,
+                    # so a resume replays it once, not twice (each replay computes every skipped batch).
+                    stream = stream or iter(training_data(state.global_step - state.stream_start))
+                    train_data = _continue(stream, steps if state.step_in_epoch else None)
+                else:
+                    train_data = training_data(state.global_step - state.stream_start)
+                phase = model.fit(train_data, validation_data=fit_val_ds,
                                   initial_epoch=state.epoch, epochs=last_epoch, steps_per_epoch=steps,
                                   callbacks=callbacks, verbose=verbose, shuffle=False)
                 for key, values in phase.history.items():

@@ -186,3 +186,47 @@ def test_backup_keeps_weights_optimizer_and_dropout_random_stream(tmp_path):
     fresh.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(model.weights, fresh.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_resume_mid_epoch_replays_the_stream_once_and_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    import threading
+
+    from kerasseg import data as kdata
+    from kerasseg.training import fit
+
+    def recipe(name):
+        return {**RECIPE, "train": {**RECIPE["train"], "epochs": 2, "steps_per_epoch": 3},
+                "output_dir": str(tmp_path / name)}
+
+    straight = fit(recipe("straight"), verbose=0).model
+    # Stop a run inside its first epoch (SIGTERM, honoured after the current step), so that resuming it takes
+    # both phases: the rest of that epoch, then the next one.
+    metadata = tmp_path / "stopped" / "backup" / "training_metadata.json"
+
+    def stop_after_the_first_step():
+        _wait_for_step(_Running(), metadata, lambda r: r["global_step"] >= 1, timeout=600)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_after_the_first_step, daemon=True)
+    stopper.start()
+    with pytest.raises(resume.TrainingInterrupted, match="SIGTERM"):
+        fit(recipe("stopped"), verbose=0)
+    stopper.join()
+    stopped_at = json.loads(metadata.read_text())
+    assert stopped_at["epoch"] == 0 and 0 < stopped_at["step_in_epoch"] < 3, stopped_at
+
+    pipelines = []
+    train_pipeline = kdata.train_pipeline
+    monkeypatch.setattr(kdata, "train_pipeline", lambda *a, **k: pipelines.append(1) or train_pipeline(*a, **k))
+    resumed = fit(recipe("stopped"), verbose=0).model
+    assert len(pipelines) == 1  # one stream for both phases: replayed once
+    assert json.loads(metadata.read_text())["global_step"] == 6
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+
+
+class _Running:
+    """A stand-in process for `_wait_for_step` when training runs in this process."""
+
+    def poll(self):
+        return None
