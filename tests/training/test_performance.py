@@ -30,7 +30,6 @@ def test_defaults_and_bad_arguments():
         configure(inter_op_threads=1.5)
 
 
-
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
 def test_import_kerasseg_turns_on_onednn_unless_the_user_chose(setting, expected, monkeypatch):
     if platform.machine().lower() not in ("x86_64", "amd64"):
