@@ -165,22 +165,28 @@ def run_tflite(path, images, num_threads=None):
 
 
 def _operators(buffer):
-    """Yields (subgraph index, op name, is_custom) for every operator; custom ops go by their custom_code."""
+    """Yields (subgraph index, op name, is_custom) for every operator; custom ops go by their custom_code.
+
+    Reads the flatbuffer in place (the table API): only the operator codes and indices are touched, not the
+    weights, which the object API (`ModelT`) would copy into Python objects.
+    """
     schema = tflite_schema()
-    model = schema.ModelT.InitFromPackedBuf(buffer, 0)
+    model = schema.Model.GetRootAs(buffer, 0)
     builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     codes = []
-    for code in model.operatorCodes or []:
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
         # Builtin codes >= 127 live in `builtinCode`; older files only fill `deprecatedBuiltinCode`.
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         if builtin == schema.BuiltinOperator.CUSTOM:
-            custom = code.customCode
+            custom = code.CustomCode()
             codes.append((custom.decode() if isinstance(custom, bytes) else str(custom), True))
         else:
             codes.append((builtin_names.get(builtin, f"BUILTIN_{builtin}"), False))
-    for index, subgraph in enumerate(model.subgraphs or []):
-        for op in subgraph.operators or []:
-            yield (index,) + codes[op.opcodeIndex]
+    for index in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(index)
+        for j in range(subgraph.OperatorsLength()):
+            yield (index,) + codes[subgraph.Operators(j).OpcodeIndex()]
 
 
 def tflite_op_counts(path_or_bytes):
@@ -227,24 +233,30 @@ def graph_summary(path_or_bytes):
     """
     buffer, _ = read_model(path_or_bytes)
     schema = tflite_schema()
-    model = schema.ModelT.InitFromPackedBuf(buffer, 0)
+    model = schema.Model.GetRootAs(buffer, 0)  # read in place, weights untouched (see `_operators`)
     types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     dynamic = []
-    for subgraph in model.subgraphs:
-        for tensor in subgraph.tensors:
-            signature = tensor.shapeSignature
-            if signature is not None and any(int(v) < 0 for v in signature):
-                dynamic.append(tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name))
-    main = model.subgraphs[0]
-    first_in, first_out = main.tensors[main.inputs[0]], main.tensors[main.outputs[0]]
+    for index in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(index)
+        for i in range(subgraph.TensorsLength()):
+            tensor = subgraph.Tensors(i)
+            if not tensor.ShapeSignatureIsNone() and (tensor.ShapeSignatureAsNumpy() < 0).any():
+                name = tensor.Name()
+                dynamic.append(name.decode() if isinstance(name, bytes) else str(name))
+    main = model.Subgraphs(0)
+    first_in, first_out = main.Tensors(main.Inputs(0)), main.Tensors(main.Outputs(0))
     names = {name for _, name, _ in _operators(buffer)}
+
+    def shape(tensor):
+        return [] if tensor.ShapeIsNone() else [int(v) for v in tensor.ShapeAsNumpy()]
+
     return {
-        "subgraphs": len(model.subgraphs),
+        "subgraphs": model.SubgraphsLength(),
         "dynamic_tensors": dynamic,
-        "input_shape": [int(v) for v in first_in.shape],
-        "input_dtype": types[first_in.type],
-        "output_shape": [int(v) for v in first_out.shape],
-        "output_dtype": types[first_out.type],
+        "input_shape": shape(first_in),
+        "input_dtype": types[first_in.Type()],
+        "output_shape": shape(first_out),
+        "output_dtype": types[first_out.Type()],
         "has_argmax": bool({"ARG_MAX", "ARG_MIN"} & names),
     }
 
