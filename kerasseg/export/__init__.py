@@ -21,7 +21,7 @@ from kerasseg.export.clients import check_clients, format_client_lines
 from kerasseg.export.formats import FORMATS, TFLITE_QUANTIZATIONS
 from kerasseg.export.onnx import export_onnx, run_onnx
 from kerasseg.export.parity import THRESHOLDS, check_parity, format_parity_table, mean_iou
-from kerasseg.export.savedmodel import export_savedmodel, run_savedmodel
+from kerasseg.export.savedmodel import export_savedmodel, run_savedmodel, shared_loads
 from kerasseg.export.tflite import (
     MEDIAPIPE_INT8_IO_MESSAGE,
     assert_builtin_ops_only,
@@ -175,12 +175,13 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
     rows, json_path, clients = [], None, []
     if parity_images is not None:
         json_path = os.path.join(out_dir, "parity.json")
-        start = time.perf_counter()
-        rows = check_parity(model, artifacts, parity_images, labels=parity_labels, json_path=json_path)
-        seconds["parity"] = round(time.perf_counter() - start, 2)
-        if client_checks:
+        with shared_loads():  # the parity and the client checks call the same loaded SavedModel
             start = time.perf_counter()
-            clients = check_clients(artifacts, parity_images, class_names if with_metadata else None)
-            seconds["clients"] = round(time.perf_counter() - start, 2)
+            rows = check_parity(model, artifacts, parity_images, labels=parity_labels, json_path=json_path)
+            seconds["parity"] = round(time.perf_counter() - start, 2)
+            if client_checks:
+                start = time.perf_counter()
+                clients = check_clients(artifacts, parity_images, class_names if with_metadata else None)
+                seconds["clients"] = round(time.perf_counter() - start, 2)
     return {"artifacts": artifacts, "parity": rows, "parity_json": json_path, "seconds": seconds,
             "clients": clients, "notes": notes}

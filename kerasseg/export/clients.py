@@ -132,7 +132,7 @@ def check_savedmodel(path, images):
     """
     import tensorflow as tf
 
-    from kerasseg.export.savedmodel import SIGNATURE_KEY, SIGNATURES
+    from kerasseg.export.savedmodel import SIGNATURE_KEY, SIGNATURES, load_savedmodel
 
     images = np.asarray(images, np.uint8)
     pngs = [_png(image) for image in images]
@@ -142,7 +142,7 @@ def check_savedmodel(path, images):
              "image_tensor": {"image_tensor": tf.constant(images)},
              "image_bytes": {"image_bytes": tf.constant(pngs)},
              "tf_example": {"tf_example": tf.constant(examples)}}
-    loaded = tf.saved_model.load(str(path))
+    loaded = load_savedmodel(path)
     reference = loaded.signatures[SIGNATURE_KEY](**feeds[SIGNATURE_KEY])["classes"].numpy()
     rows = []
     for name in SIGNATURES:

@@ -24,6 +24,7 @@ first resized (bilinear) so that its long side is `max_size`, and the logits are
 size before the softmax and argmax: a 4000x3000 photo then runs at e.g. 1024x768. The saved graph holds only
 TensorFlow ops, so TF Serving (or `tf.saved_model.load`) needs neither Keras nor kerasseg.
 """
+import contextlib
 import os
 
 import tensorflow as tf
@@ -39,7 +40,7 @@ SIGNATURES = (SIGNATURE_KEY,) + tuple(IMAGE_SIGNATURES)
 #: The `tf.train.Example` feature holding the encoded image (as `kerasseg.data.tfrecord` writes it).
 EXAMPLE_IMAGE_KEY = "image/encoded"
 
-
+_shared = None  # {real path: loaded SavedModel} inside `shared_loads()`
 
 
 def _static_hw(model):
@@ -176,6 +177,39 @@ def export_savedmodel(model, out_dir, name=None, version=1, max_size=None):
     return path
 
 
+@contextlib.contextmanager
+def shared_loads():
+    """Inside it, `load_savedmodel` loads each SavedModel directory once and hands out the same object.
+
+    `export_model` wraps its parity and client checks in it: both call the SavedModel, and each load (and each
+    signature's first call, which TensorFlow optimises) costs seconds. The objects are released on exit.
+    """
+    global _shared
+    outer = _shared
+    _shared = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
+def load_savedmodel(path):
+    """`tf.saved_model.load(path)`, shared inside `shared_loads()`.
+
+    Raises:
+        FileNotFoundError: `path` holds no saved_model.pb.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"No saved_model.pb in {path}.")
+    if _shared is None:
+        return tf.saved_model.load(path)
+    key = os.path.realpath(path)
+    if key not in _shared:
+        _shared[key] = tf.saved_model.load(path)
+    return _shared[key]
+
+
 def load_serving_fn(path, signature=SIGNATURE_KEY):
     """Loads an exported SavedModel and returns one of its signatures.
 
@@ -187,9 +221,7 @@ def load_serving_fn(path, signature=SIGNATURE_KEY):
         A callable `fn(<input>=tensor) -> {"logits", "probabilities", "classes"}` (input `image` for
         `serving_default`, else the signature's name); the loaded object is kept alive as `fn._loaded`.
     """
-    if not os.path.exists(os.path.join(os.fspath(path), "saved_model.pb")):
-        raise FileNotFoundError(f"No saved_model.pb in {path}.")
-    loaded = tf.saved_model.load(os.fspath(path))
+    loaded = load_savedmodel(path)
     if signature not in loaded.signatures:
         raise ValueError(f"{path} has no signature {signature!r}; it has {sorted(loaded.signatures)}.")
     fn = loaded.signatures[signature]

@@ -109,3 +109,39 @@ def test_size_divisor(enet):
     inputs = keras.Input((None, None, 3), name="image")
     tiny = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs), name="not_registered")
     assert size_divisor(tiny) == 1
+
+
+def test_shared_loads_load_each_savedmodel_once(bundle, monkeypatch):
+    import tensorflow as tf
+
+    from kerasseg.export import savedmodel
+
+    path = bundle["artifacts"]["savedmodel"]
+    loads = []
+    real_load = tf.saved_model.load
+    monkeypatch.setattr(tf.saved_model, "load", lambda p, *a, **k: loads.append(p) or real_load(p, *a, **k))
+    with savedmodel.shared_loads():
+        first = savedmodel.load_savedmodel(path)
+        assert savedmodel.load_serving_fn(path)._loaded is first
+        with savedmodel.shared_loads():  # nested: the same objects
+            assert savedmodel.load_savedmodel(path) is first
+    assert len(loads) == 1
+    assert savedmodel.load_savedmodel(path) is not first  # outside: a fresh load, nothing kept
+    assert len(loads) == 2
+    with pytest.raises(FileNotFoundError, match="no_such_dir"):
+        savedmodel.load_savedmodel(os.path.join(os.path.dirname(path), "no_such_dir"))
+
+
+def test_export_checks_load_the_savedmodel_once(enet, images, tmp_path, monkeypatch):
+    # The parity row and the four Serving signature checks all run on one load of the SavedModel.
+    import tensorflow as tf
+
+    from kerasseg.export import export_model
+
+    loads = []
+    real_load = tf.saved_model.load
+    monkeypatch.setattr(tf.saved_model, "load", lambda p, *a, **k: loads.append(p) or real_load(p, *a, **k))
+    result = export_model(enet, tmp_path, formats=("savedmodel",), parity_images=images[:2])
+    assert [r["format"] for r in result["parity"]] == ["savedmodel"] and result["parity"][0]["passed"]
+    assert len(result["clients"]) == 4 and all(r["passed"] for r in result["clients"])
+    assert len(loads) == 1
