@@ -16,9 +16,19 @@ Path taken, and why (tf2onnx 1.17, TF 2.21, Keras 3.15):
 * tf2onnx deep-copies the whole graph before each of its ~15 optimizers, in every optimisation round, so that a
   failing optimizer can be skipped (a quarter of ENet's export time). The conversion first runs without the
   copies (tf2onnx's `TF2ONNX_CATCH_ERRORS` switch) and is redone with them only if an optimizer fails.
+* tf2onnx's conversion is single-threaded Python (its transpose optimizer alone is ~40% of it).
+  `start_export_onnx` freezes the graph in the calling process and converts it in a child process
+  (`python -m kerasseg.export.onnx`, the job on its stdin), so that `export_model` writes the other formats
+  meanwhile.
 """
 import contextlib
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -89,6 +99,36 @@ def _convert(graph_def, input_name, output_name, opset):
         return convert()
 
 
+def _graph_for_onnx(model, input_size):
+    """The model's frozen inference graph, batch dynamic: (graph_def, input name, output name)."""
+    if input_size is None:
+        height, width = tuple(model.inputs[0].shape)[1:3]
+    else:
+        height, width = resolve_input_size(model, input_size)
+    return _frozen_graph(model, [None, height, width, 3])
+
+
+def _write_onnx(graph_def, input_name, output_name, path, opset, model_name, divisor):
+    """Converts a frozen graph (`_graph_for_onnx`) to ONNX, names its input and output, checks it, writes `path`."""
+    import onnx
+
+    model_proto = _convert(graph_def, input_name, output_name, opset)
+    _rename_value(model_proto.graph, input_name, INPUT_NAME)
+    _rename_value(model_proto.graph, output_name, OUTPUT_NAME)
+    for value in (model_proto.graph.input[0], model_proto.graph.output[0]):
+        for dim, label in zip(value.type.tensor_type.shape.dim, ("batch", "height", "width")):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = label
+    model_proto.doc_string = f"kerasseg {model_name}: float32 RGB image [B,H,W,3] in [0,255] -> logits [B,H,W,C]"
+    # Height and width must be multiples of this (the graph does not pad); `kerasseg.inference` reads it.
+    onnx.helper.set_model_props(model_proto, {SIZE_DIVISOR_KEY: str(int(divisor))})
+    onnx.checker.check_model(model_proto)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    onnx.save(model_proto, path)
+    return path
+
+
 def export_onnx(model, path, opset=17, input_size=None):
     """Converts the model to ONNX and writes it to `path`.
 
@@ -105,28 +145,111 @@ def export_onnx(model, path, opset=17, input_size=None):
     Raises:
         ValueError: `input_size` is not (height, width) positive multiples of the model's size divisor.
     """
-    import onnx
+    graph_def, input_name, output_name = _graph_for_onnx(model, input_size)
+    return _write_onnx(graph_def, input_name, output_name, path, opset, model.name, size_divisor(model))
 
-    if input_size is None:
-        height, width = tuple(model.inputs[0].shape)[1:3]
-    else:
-        height, width = resolve_input_size(model, input_size)
-    graph_def, input_name, output_name = _frozen_graph(model, [None, height, width, 3])
-    model_proto = _convert(graph_def, input_name, output_name, opset)
-    _rename_value(model_proto.graph, input_name, INPUT_NAME)
-    _rename_value(model_proto.graph, output_name, OUTPUT_NAME)
-    for value in (model_proto.graph.input[0], model_proto.graph.output[0]):
-        for dim, label in zip(value.type.tensor_type.shape.dim, ("batch", "height", "width")):
-            if not dim.HasField("dim_value"):
-                dim.dim_param = label
-    model_proto.doc_string = f"kerasseg {model.name}: float32 RGB image [B,H,W,3] in [0,255] -> logits [B,H,W,C]"
-    # Height and width must be multiples of this (the graph does not pad); `kerasseg.inference` reads it.
-    onnx.helper.set_model_props(model_proto, {SIZE_DIVISOR_KEY: str(size_divisor(model))})
-    onnx.checker.check_model(model_proto)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    onnx.save(model_proto, path)
-    return path
+
+class OnnxExport:
+    """An ONNX conversion running in a child process; `start_export_onnx` returns it.
+
+    Attributes:
+        path: the `.onnx` file it writes.
+        seconds: the wall time from the start to the child's exit, once `wait` has returned.
+    """
+
+    def __init__(self, process, path, workdir, started):
+        self.path, self.seconds = path, None
+        self._process, self._workdir, self._started = process, workdir, started
+
+    def wait(self):
+        """Waits for the child process.
+
+        Returns:
+            `path` (a str).
+
+        Raises:
+            RuntimeError: the conversion failed; the message names the file and ends with the child's error.
+        """
+        self._process.wait()
+        self.seconds = time.perf_counter() - self._started
+        with open(os.path.join(self._workdir, "stderr.txt"), errors="replace") as f:
+            stderr = f.read()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._process.returncode:
+            tail = "\n".join(stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"ONNX export to {self.path} failed (child process exit status "
+                               f"{self._process.returncode}):\n{tail}")
+        return self.path
+
+    def cancel(self):
+        """Stops the child process if it is still running (e.g. when the export around it failed)."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            with contextlib.suppress(OSError):  # the job may be half-written to a process that is gone
+                self._process.stdin.close()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def start_export_onnx(model, path, opset=17, input_size=None):
+    """Starts `export_onnx` in the background: freezes the graph here, converts it in a child process.
+
+    The child (`python -m kerasseg.export.onnx`, this interpreter, no GPU: tf2onnx does not need one) starts
+    first and imports TensorFlow and tf2onnx while this process freezes the graph; then it reads the job (the
+    frozen graph, in a temporary file) from its stdin. It imports neither the caller's script nor its model code.
+    Call `wait()` on the result for the path (or the child's error); `cancel()` stops it.
+
+    Args:
+        model, path, opset, input_size: as `export_onnx`.
+
+    Returns:
+        An `OnnxExport`.
+
+    Raises:
+        ValueError: `input_size` is not (height, width) positive multiples of the model's size divisor.
+    """
+    started = time.perf_counter()
+    if input_size is not None:
+        resolve_input_size(model, input_size)  # a bad size fails here, before a process is started
+    workdir = tempfile.mkdtemp(prefix="kerasseg_onnx_")
+    # The child imports this very kerasseg (also from a source checkout that is not installed).
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python_path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": python_path, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with open(os.path.join(workdir, "stderr.txt"), "w") as stderr:  # a file: a pipe could fill and block it
+        process = subprocess.Popen([sys.executable, "-m", "kerasseg.export.onnx"], env=env, cwd=workdir,
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    job = OnnxExport(process, os.path.abspath(os.fspath(path)), workdir, started)
+    try:
+        graph_def, input_name, output_name = _graph_for_onnx(model, input_size)
+        graph_path = os.path.join(workdir, "graph.pb")
+        with open(graph_path, "wb") as f:
+            f.write(graph_def.SerializeToString())
+        process.stdin.write(json.dumps({
+            "graph_def": graph_path, "input_name": input_name, "output_name": output_name, "path": job.path,
+            "opset": int(opset), "model_name": model.name, "divisor": int(size_divisor(model))}) + "\n")
+        process.stdin.close()
+    except BaseException:
+        job.cancel()
+        raise
+    return job
+
+
+def _main():
+    """The child process of `start_export_onnx`: imports the converter, then converts the job read from stdin."""
+    import onnx  # noqa: F401  (imported before the job arrives: the parent freezes the graph meanwhile)
+    import tf2onnx  # noqa: F401
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise SystemExit("kerasseg.export.onnx: no job on stdin (the exporting process stopped).")
+    job = json.loads(line)
+    graph_def = tf.compat.v1.GraphDef()
+    with open(job["graph_def"], "rb") as f:
+        graph_def.ParseFromString(f.read())
+    _write_onnx(graph_def, job["input_name"], job["output_name"], job["path"], job["opset"], job["model_name"],
+                job["divisor"])
 
 
 def onnx_input_shape(path):
@@ -166,3 +289,7 @@ def run_onnx(path, images):
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     (input_meta,) = session.get_inputs()
     return np.asarray(session.run(None, {input_meta.name: images})[0], dtype=np.float32)
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -34,8 +36,6 @@ def test_run_onnx_missing_file(tmp_path):
 def test_onnx_export_survives_a_failing_tf2onnx_optimizer(tmp_path, monkeypatch):
     # The export first converts without tf2onnx's per-optimizer graph copies; when an optimizer then fails, it
     # converts again letting tf2onnx skip that optimizer, and leaves the environment as it found it.
-    import os
-
     import keras
     import tf2onnx.optimizer
 
@@ -52,3 +52,86 @@ def test_onnx_export_survives_a_failing_tf2onnx_optimizer(tmp_path, monkeypatch)
     path = export_onnx(model, tmp_path / "m.onnx")
     np.testing.assert_allclose(run_onnx(path, x), model(x).numpy(), atol=1e-4, rtol=0)
     assert "TF2ONNX_CATCH_ERRORS" not in os.environ
+
+
+def _small_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3, padding="same"),
+                             keras.layers.Conv2D(3, 1)], name="small")
+
+
+def test_onnx_in_a_child_process_equals_the_in_process_export(tmp_path):
+    from kerasseg.export.onnx import start_export_onnx
+
+    model = _small_model()
+    job = start_export_onnx(model, tmp_path / "child.onnx")
+    here = export_onnx(model, tmp_path / "here.onnx")
+    assert job.wait() == str(tmp_path / "child.onnx") and job.seconds > 0
+    child, local = onnx.load(job.path), onnx.load(here)
+    assert [n.op_type for n in child.graph.node] == [n.op_type for n in local.graph.node]
+    assert {p.key: p.value for p in child.metadata_props} == {p.key: p.value for p in local.metadata_props}
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 24, 3)).astype(np.float32)
+    np.testing.assert_array_equal(run_onnx(job.path, x), run_onnx(here, x))
+    assert not os.path.exists(job._workdir)  # the frozen graph's temporary files are gone
+
+
+def test_onnx_child_failure_names_the_file_and_the_error(tmp_path):
+    from kerasseg.export.onnx import start_export_onnx
+
+    (tmp_path / "blocker").write_text("a file where a directory should be")
+    job = start_export_onnx(_small_model(), tmp_path / "blocker" / "m.onnx")
+    with pytest.raises(RuntimeError, match=r"(?s)blocker/m\.onnx failed.*(FileExistsError|NotADirectoryError)"):
+        job.wait()
+
+
+def test_export_model_stops_the_onnx_child_when_another_format_fails(tmp_path, monkeypatch):
+    import kerasseg.export as kexport
+    from kerasseg.export import onnx as konnx
+
+    jobs = []
+
+    def start(*args, **kwargs):
+        jobs.append(konnx.start_export_onnx(*args, **kwargs))
+        return jobs[-1]
+
+    def broken_savedmodel(*args, **kwargs):
+        raise OSError("disk full (test)")
+
+    monkeypatch.setattr(kexport, "start_export_onnx", start)
+    monkeypatch.setattr(kexport, "export_savedmodel", broken_savedmodel)
+    with pytest.raises(OSError, match="disk full"):
+        kexport.export_model(_small_model(), tmp_path, formats=("savedmodel", "onnx"))
+    (job,) = jobs
+    assert job._process.poll() is not None  # stopped, not left running
+    assert not os.path.exists(job._workdir) and not (tmp_path / "small.onnx").exists()
+
+
+def test_onnx_child_is_stopped_when_freezing_fails(tmp_path, monkeypatch):
+    import subprocess
+
+    from kerasseg.export import onnx as konnx
+
+    children = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: children.append(real_popen(*a, **k)) or children[-1])
+
+    def failing_freeze(model, input_size):
+        raise RuntimeError("freeze failure for the test")
+
+    monkeypatch.setattr(konnx, "_graph_for_onnx", failing_freeze)
+    with pytest.raises(RuntimeError, match="freeze failure"):
+        konnx.start_export_onnx(_small_model(), tmp_path / "m.onnx")
+    (child,) = children
+    assert child.poll() is not None
+
+
+def test_onnx_child_bad_input_size_starts_no_process(enet, tmp_path, monkeypatch):
+    import subprocess
+
+    from kerasseg.export.onnx import start_export_onnx
+
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("a process was started"))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        start_export_onnx(enet, tmp_path / "x.onnx", input_size=(60, 64))
