@@ -200,9 +200,7 @@ def cmd_export(args):
     )
     for fmt, path in result["artifacts"].items():
         print(f"{fmt:<12} {path}  ({result['seconds'][fmt]:.1f} s)")
-    print(f"{len(result['artifacts'])} format(s) written in {result['seconds']['formats']:.1f} s"
-          + (" (ONNX converted in a child process beside the others)" if len(result["artifacts"]) > 1
-             and "onnx" in result["artifacts"] else ""))
+    print(f"{len(result['artifacts'])} format(s) written in {result['seconds']['formats']:.1f} s")
     for note in result["notes"]:
         print(f"note: {note}")
     failed = []

@@ -150,11 +150,13 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
     os.makedirs(out_dir, exist_ok=True)
     name = model.name
     seconds = {}
-    # ONNX converts in a child process while this one writes the other formats (tf2onnx is single-threaded).
-    onnx_job = start_export_onnx(model, artifact_path(out_dir, name, "onnx")) if (
-        "onnx" in formats and len(formats) > 1) else None
-    traced = {}  # one trace for the float graph (fp32, fp16), one for the int8 graph
     formats_start = time.perf_counter()
+    # ONNX converts in a child process while this one writes the other formats (tf2onnx is single-threaded).
+    onnx_job = None
+    if "onnx" in formats and len(formats) > 1:
+        onnx_job = start_export_onnx(model, artifact_path(out_dir, name, "onnx"))
+        notes.append("onnx was converted in a child process beside the other formats: its time overlaps theirs.")
+    traced = {}  # one trace for the float graph (fp32, fp16), one for the int8 graph
     try:
         for fmt in formats:
             path = artifact_path(out_dir, name, fmt)

@@ -14,6 +14,9 @@ def test_onnx_is_dynamic_and_named(bundle):
     graph = onnx.load(path).graph
     assert [i.name for i in graph.input] == ["image"]
     assert [o.name for o in graph.output] == ["logits"]
+    # converted in a child process beside the other formats, and the result says so
+    assert any(note.startswith("onnx was converted in a child process") for note in bundle["notes"])
+    assert bundle["seconds"]["formats"] > 0
 
 
 @pytest.mark.parametrize("shape", [(2, 64, 64, 3), (1, 32, 48, 3)])
