@@ -230,6 +230,11 @@ def start_export_onnx(model, path, opset=17, input_size=None):
             "graph_def": graph_path, "input_name": input_name, "output_name": output_name, "path": job.path,
             "opset": int(opset), "model_name": model.name, "divisor": int(size_divisor(model))}) + "\n")
         process.stdin.close()
+    except BrokenPipeError:  # the child exited before its job arrived: its own error says why
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        job.wait()  # raises the RuntimeError with the child's error
+        raise
     except BaseException:
         job.cancel()
         raise

@@ -138,3 +138,29 @@ def test_onnx_child_bad_input_size_starts_no_process(enet, tmp_path, monkeypatch
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("a process was started"))
     with pytest.raises(ValueError, match="multiples of 8"):
         start_export_onnx(enet, tmp_path / "x.onnx", input_size=(60, 64))
+
+
+@pytest.mark.parametrize("child_exits_first", [False, True])
+def test_onnx_child_that_cannot_start_reports_its_error(tmp_path, monkeypatch, child_exits_first):
+    # The child's own failure (here: tf2onnx fails to import in it) comes back as one RuntimeError with its text,
+    # whether it exits before this process has written its job (a broken pipe) or after.
+    import subprocess
+
+    from kerasseg.export import onnx as konnx
+
+    fake = tmp_path / "fake_site"
+    fake.mkdir()
+    (fake / "tf2onnx.py").write_text("raise ImportError('tf2onnx broken for the test')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    if child_exits_first:
+        children, real_popen, real_freeze = [], subprocess.Popen, konnx._graph_for_onnx
+        monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: children.append(real_popen(*a, **k)) or children[-1])
+
+        def freeze_after_the_child_exits(model, input_size):
+            children[0].wait(timeout=120)
+            return real_freeze(model, input_size)
+
+        monkeypatch.setattr(konnx, "_graph_for_onnx", freeze_after_the_child_exits)
+    with pytest.raises(RuntimeError, match=r"(?s)m\.onnx failed.*tf2onnx broken for the test"):
+        konnx.start_export_onnx(_small_model(), tmp_path / "m.onnx").wait()
+    assert not (tmp_path / "m.onnx").exists()
