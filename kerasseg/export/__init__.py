@@ -11,6 +11,9 @@ Serving signature for the SavedModel) and writes `parity.json`:
     DIR/<name>_int8.tflite       full integer, uint8 (or int8) I/O, metadata (uint8 I/O only)
     DIR/<name>.onnx              dynamic batch / height / width
     DIR/parity.json
+
+With ONNX and another format, tf2onnx (single-threaded Python) converts in a child process while this one writes
+the SavedModel and the `.tflite` files (`kerasseg.export.onnx.start_export_onnx`).
 """
 import os
 import time
