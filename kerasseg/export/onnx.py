@@ -249,12 +249,11 @@ def _main():
     line = sys.stdin.readline()
     if not line.strip():
         raise SystemExit("kerasseg.export.onnx: no job on stdin (the exporting process stopped).")
-    job = json.loads(line)
+    job = json.loads(line)  # the graph's file and `_write_onnx`'s other arguments by name
     graph_def = tf.compat.v1.GraphDef()
-    with open(job["graph_def"], "rb") as f:
+    with open(job.pop("graph_def"), "rb") as f:
         graph_def.ParseFromString(f.read())
-    _write_onnx(graph_def, job["input_name"], job["output_name"], job["path"], job["opset"], job["model_name"],
-                job["divisor"])
+    _write_onnx(graph_def, **job)
 
 
 def onnx_input_shape(path):
