@@ -7,8 +7,8 @@ depend on them), converts each with `kerasseg.export.tflite.convert_tflite` (int
 images), and times `invoke()` for every (model, format, threads) in interleaved rounds, so a background load
 slows all of them alike. Prints the median ms, the int8 / fp32 speed ratio and the number of XNNPACK delegate
 partitions of each file (DELEGATE nodes after LiteRT applied XNNPACK: 1 = the whole graph in XNNPACK).
-`--keras-prelu` adds ENet built with Keras' PReLU (the library before the int8-friendly PReLU) for comparison;
-its fp32 / fp16 graphs equal kerasseg's (the int8-delegable form is traced into int8 graphs only).
+`--keras-prelu` adds ENet built with Keras' PReLU, which the int8 file quantizes to int8 PRELU ops (XNNPACK has
+no kernel for them; kerasseg's PReLU stays float32 there); its fp32 / fp16 graphs equal kerasseg's.
 `--ablations relu unpool relu+unpool` add ENet variants that are not the paper's network, to measure what a kind
 of op costs in each format: ReLU in place of every PReLU (a ReLU fuses into the convolution before it, in int8
 too), and nearest-neighbour upsampling (DEPTH_TO_SPACE, delegated) in place of max-unpooling.

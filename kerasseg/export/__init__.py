@@ -159,7 +159,7 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
     if "onnx" in formats and len(formats) > 1:
         onnx_job = start_export_onnx(model, artifact_path(out_dir, name, "onnx"))
         notes.append("onnx was converted in a child process beside the other formats: its time overlaps theirs.")
-    traced = {}  # one trace for the float graph (fp32, fp16), one for the int8 graph
+    traced = None  # one trace of the batch-1 graph for the three .tflite files
     try:
         for fmt in formats:
             path = artifact_path(out_dir, name, fmt)
@@ -170,13 +170,11 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
                 from kerasseg.export.tflite import trace_for_tflite
 
                 quantization = TFLITE_QUANTIZATIONS[fmt]
-                int8 = quantization == "int8"
-                if int8 not in traced:
-                    traced[int8] = trace_for_tflite(model, size, int8=int8)
+                traced = traced or trace_for_tflite(model, size)
                 names = class_names if with_metadata and not (quantization == "int8" and int8_io == "int8") else None
                 export_tflite(model, path, quantization=quantization, input_size=size,
                               representative_images=representative_images, int8_io=int8_io, class_names=names,
-                              traced=traced[int8])
+                              traced=traced)
                 assert_builtin_ops_only(path)
             elif onnx_job is None:
                 export_onnx(model, path)

@@ -14,10 +14,13 @@ How the conversion is done, and why:
 * int8 is full-integer: `TFLITE_BUILTINS_INT8` only, uint8 (default) or int8 input and output tensors. The
   converter only calibrates (`_experimental_calibrate_only`); `mean_ranges` then sets each activation's range
   to the mean of its per-image extremes (not the extremes over all images), and `mlir_quantize` quantizes.
-  Selective quantization: ops of layers that cannot live in 8 bits (the coordinate arithmetic of
-  `kerasseg.layers.FlowWarp`, which declares `keep_float_in_int8 = True`) stay float32, wrapped in
+  Selective quantization: ops of layers that declare `keep_float_in_int8 = True` stay float32, wrapped in
   DEQUANTIZE / QUANTIZE, while every other op is int8: the quantizer runs with those ops on its denylist
   (`mlir_quantize(..., denylisted_nodes=...)`, the mechanism behind `tf.lite.experimental.QuantizationDebugger`).
+  Those layers are the ones that cannot live in 8 bits (the coordinate arithmetic of `kerasseg.layers.FlowWarp`)
+  and those that XNNPACK runs faster in float than as int8 ops (`PReLU`, whose int8 kernel it lacks, and
+  `MaxUnpooling2D`'s comparisons, which it does not run in either type): a DEQUANTIZE / QUANTIZE pair costs
+  less than the int8 element-wise ops they replace (each layer's docstring has the measurements).
 """
 import os
 import re
@@ -27,7 +30,6 @@ import numpy as np
 import tensorflow as tf
 
 from kerasseg.export.savedmodel import INPUT_NAME, SIGNATURE_KEY
-from kerasseg.layers.prelu import int8_graph
 from kerasseg.litert.runtime import (  # noqa: F401  (the one interpreter / flatbuffer copy, re-exported)
     dequantize_output,
     graph_summary,
@@ -93,22 +95,19 @@ def _concrete_function(model, height, width):
     return fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME))
 
 
-def trace_for_tflite(model, input_size=None, int8=False):
-    """Traces the batch-1 graph once, for converting it several times (`convert_tflite(traced=...)`).
+def trace_for_tflite(model, input_size=None):
+    """Traces the batch-1 graph once, for converting it several times (`convert_tflite(traced=...)`): the fp32,
+    fp16 and int8 files all convert the same graph.
 
     Args:
         model: the `keras.Model`.
         input_size: (height, width); None for the model's static input size.
-        int8: trace the int8 graph (layers with an int8-delegable form use it, e.g. `kerasseg.layers.PReLU`);
-            False traces the float graph, for fp32 and fp16.
 
     Returns:
-        An opaque (input size, concrete function, int8) tuple.
+        An opaque (input size, concrete function) pair.
     """
     height, width = resolve_input_size(model, input_size)
-    with int8_graph(int8):
-        concrete = _concrete_function(model, height, width)
-    return (height, width), concrete, bool(int8)
+    return (height, width), _concrete_function(model, height, width)
 
 
 def float_layer_names(model):
@@ -197,8 +196,7 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         float_layers: for "int8" only: names of layers whose ops stay float32 (selective quantization);
             None for the layers that declare `keep_float_in_int8` (`float_layer_names(model)`), () for a
             fully integer model.
-        traced: the result of `trace_for_tflite(model, input_size, int8=quantization == "int8")` to reuse
-            its trace; None traces here.
+        traced: the result of `trace_for_tflite(model, input_size)` to reuse its trace; None traces here.
 
     Returns:
         The flatbuffer as `bytes`.
@@ -214,14 +212,11 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
     height, width = resolve_input_size(model, input_size)
     if traced is not None and traced[0] != (height, width):
         raise ValueError(f"traced is for input size {traced[0]}, not {(height, width)}.")
-    if traced is not None and traced[2] != (quantization == "int8"):
-        raise ValueError(f"traced holds the {'int8' if traced[2] else 'float'} graph; {quantization} needs "
-                         f"trace_for_tflite(model, input_size, int8={quantization == 'int8'}).")
     samples = None
     if quantization == "int8":
         samples = _representative_samples(representative_images, height, width)
 
-    _, concrete, _ = traced or trace_for_tflite(model, (height, width), int8=quantization == "int8")
+    _, concrete = traced or trace_for_tflite(model, (height, width))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
     converter.experimental_lower_to_saved_model = False  # frozen: no temporary SavedModel (module docstring)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -38,7 +38,7 @@ def activation_layer(kind, name):
     Args:
         kind: "relu", "relu6" (ReLU capped at 6, MobileNetV2 / Light-Weight RefineNet) or "prelu" (one slope per
             channel, shared over height and width, initialised to 0.25 as in PyTorch and the ENet Torch code;
-            kerasseg's `PReLU`, whose int8 graph XNNPACK delegates).
+            kerasseg's `PReLU`, which stays float32 in int8 TFLite models, where XNNPACK runs it).
         name: the layer's name.
 
     Returns:

@@ -54,11 +54,34 @@ def test_io_dtypes(bundle):
     assert int8.get_output_details()[0]["dtype"] == np.uint8
     # Raw camera bytes in: the uint8 input is the pixel value itself.
     assert int8.get_input_details()[0]["quantization"] == (1.0, 0)
-    # Fully integer: no float islands (DEQUANTIZE) between the input QUANTIZE and the output.
-    ops = tflite_ops(bundle["artifacts"]["tflite-int8"])
-    counts = tflite_op_counts(bundle["artifacts"]["tflite-int8"])
-    assert "DEQUANTIZE" not in ops and counts["QUANTIZE"] == 2, counts
     assert "DEQUANTIZE" in tflite_ops(bundle["artifacts"]["tflite-fp16"])  # fp16 weights
+
+
+def test_int8_is_integer_except_the_layers_kept_float(bundle, enet):
+    """Every convolution is int8; the only float32 ops are those of the layers that declare
+    `keep_float_in_int8` (ENet's PReLUs and max-unpoolings), entered through DEQUANTIZE."""
+    from kerasseg.export.tflite import float_layer_names, tflite_schema
+    from kerasseg.litert.profile import single_op_models
+
+    path = bundle["artifacts"]["tflite-int8"]
+    schema = tflite_schema()
+    with open(path, "rb") as f:
+        graph = schema.ModelT.InitFromPackedBuf(f.read(), 0).subgraphs[0]
+    float_layers = set(float_layer_names(enet))
+    assert {name.rsplit("_", 1)[-1] for name in float_layers} == {"unpool", "act", "out"}, float_layers
+    float_ops = {}
+    for op in single_op_models(path):
+        output_type = graph.tensors[op["outputs"][0]].type
+        input_types = {graph.tensors[t].type for t in op["inputs"]}
+        if op["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
+            assert input_types == {schema.TensorType.INT8}, op
+        types = input_types | {output_type}
+        if schema.TensorType.FLOAT32 in types:
+            float_ops[op["op"]] = float_ops.get(op["op"], 0) + 1
+            if op["op"] not in ("DEQUANTIZE", "QUANTIZE"):  # the boundaries, named by the quantizer
+                assert op["layer"] in float_layers, op
+    assert float_ops["PRELU"] == tflite_op_counts(bundle["artifacts"]["tflite-fp32"])["PRELU"]
+    assert float_ops["EQUAL"] >= 2 and float_ops["DEQUANTIZE"] >= 1, float_ops
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

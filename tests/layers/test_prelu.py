@@ -1,12 +1,10 @@
-import collections
-
 import keras
 import numpy as np
 import pytest
 
-from kerasseg.export.tflite import convert_tflite, tflite_op_counts
+from kerasseg.export.tflite import convert_tflite, run_tflite, tflite_op_counts, tflite_schema
+from kerasseg.litert.runtime import xnnpack_partitions
 from kerasseg.layers import PReLU
-from kerasseg.layers.prelu import int8_graph
 
 
 def _pair(channels=5, seed=0, high=1.5):
@@ -18,23 +16,12 @@ def _pair(channels=5, seed=0, high=1.5):
     return layers
 
 
-@pytest.mark.parametrize("training, int8, high", [(False, False, 1.5), (False, True, 1.5), (False, True, 0.9),
-                                                  (True, False, 1.5), (True, True, 1.5)])
-def test_equals_keras_prelu(training, int8, high):
-    """high: the largest slope; below 0.99 the int8 graph takes the folded form, else the two-MUL form."""
-    keras_prelu, prelu = _pair(high=high)
+@pytest.mark.parametrize("training", [False, True])
+def test_equals_keras_prelu(training):
+    keras_prelu, prelu = _pair()
     x = np.random.default_rng(1).normal(0, 10, (2, 6, 7, 5)).astype(np.float32)
     x[0, 0, 0] = 0.0
-    want = keras_prelu(x, training=training).numpy()
-    with int8_graph(int8):
-        got = prelu(x, training=training).numpy()
-    if int8 and not training:
-        # Round-off only: a few float32 ulps of |x| (the two terms cancel where x < 0 and alpha is near 1; the
-        # folded form multiplies by (1 + alpha) / (1 - alpha), up to 19 for these slopes).
-        bound = 4 if high > 0.99 else 64
-        assert (np.abs(got - want) <= bound * np.finfo(np.float32).eps * np.abs(x)).all()
-    else:  # Keras' own computation
-        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(prelu(x, training=training).numpy(), keras_prelu(x, training=training).numpy())
 
 
 def test_same_variables_config_and_weights_file(tmp_path):
@@ -56,15 +43,30 @@ def test_same_variables_config_and_weights_file(tmp_path):
 
 
 def _delegate_partitions(flatbuffer):
+    """(XNNPACK partitions, {op: count} of the ops left out of them)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
     interpreter.allocate_tensors()
-    ops = collections.Counter(d["op_name"] for d in interpreter._get_ops_details())
-    return ops.pop("DELEGATE", 0), ops
+    partitions = xnnpack_partitions(interpreter)
+    return partitions["partitions"], partitions["left_out"]
 
 
-def test_int8_graph_is_one_xnnpack_partition():
+def _prelu_types(flatbuffer):
+    """(input type, output type) names of every PRELU op of a .tflite file."""
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    graph = model.subgraphs[0]
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    prelu = [i for i, code in enumerate(model.operatorCodes)
+             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.PRELU]
+    return [(types[graph.tensors[op.inputs[0]].type], types[graph.tensors[op.outputs[0]].type])
+            for op in graph.operators if op.opcodeIndex in prelu]
+
+
+def test_stays_float_in_int8_and_xnnpack_runs_the_whole_graph(tmp_path):
+    """In an int8 model the PReLU is a float32 PRELU between a DEQUANTIZE and a QUANTIZE, all delegated; Keras'
+    PReLU quantized to an int8 PRELU falls out of XNNPACK (so the test would see a regression)."""
     rng = np.random.default_rng(2)
 
     def build(cls):
@@ -77,16 +79,23 @@ def test_int8_graph_is_one_xnnpack_partition():
         return model
 
     images = [rng.uniform(0, 255, (16, 16, 3)).astype(np.float32) for _ in range(4)]
-    int8 = convert_tflite(build(PReLU), "int8", representative_images=images)
+    model = build(PReLU)
+    int8 = convert_tflite(model, "int8", representative_images=images)
     partitions, ops = _delegate_partitions(int8)
-    assert "PRELU" not in ops and partitions == 1, ops
-    # The folded form: the (1 - alpha) / 2 scale went into conv1, one MUL (by (1 + alpha) / (1 - alpha)) is left.
-    assert {k: v for k, v in tflite_op_counts(int8).items() if k in ("MUL", "LEAKY_RELU", "ADD")} == {
-        "MUL": 1, "LEAKY_RELU": 1, "ADD": 1}
-    # In float the converter keeps one PRELU op (XNNPACK runs it in fp32; the int8 form would cost ~20% there).
-    partitions, ops = _delegate_partitions(convert_tflite(build(PReLU), "fp32"))
-    assert "PRELU" in ops and "LEAKY_RELU" not in ops and partitions == 1, ops
-    # The same model with Keras' PReLU leaves the PRELU outside XNNPACK (the test would not see a regression).
-    partitions, ops = _delegate_partitions(
-        convert_tflite(build(keras.layers.PReLU), "int8", representative_images=images))
-    assert "PRELU" in ops and partitions == 2, ops
+    assert partitions == 1 and set(ops) <= {"QUANTIZE"}, ops  # only the uint8 output's requantisation stays out
+    assert _prelu_types(int8) == [("FLOAT32", "FLOAT32")]
+    counts = tflite_op_counts(int8)
+    assert counts["DEQUANTIZE"] == 1 and counts["CONV_2D"] == 2 and "LEAKY_RELU" not in counts, counts
+    # The int8 model still computes the PReLU network (logits within a few int8 steps of Keras').
+    x = np.stack(images)
+    want = model(x).numpy()
+    (tmp_path / "int8.tflite").write_bytes(int8)
+    got = run_tflite(tmp_path / "int8.tflite", x)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+    # fp32: one PRELU op in XNNPACK.
+    partitions, ops = _delegate_partitions(convert_tflite(model, "fp32"))
+    assert partitions == 1 and not ops, ops
+    # Keras' PReLU is quantized to an int8 PRELU, which XNNPACK leaves out.
+    keras_int8 = convert_tflite(build(keras.layers.PReLU), "int8", representative_images=images)
+    partitions, ops = _delegate_partitions(keras_int8)
+    assert _prelu_types(keras_int8) == [("INT8", "INT8")] and "PRELU" in ops and partitions == 2, ops

@@ -85,3 +85,34 @@ def test_training_path_equals_builtin_path_with_ties_and_gradients(k):
     np.testing.assert_array_equal(results[False][0], argmax_unpool(updates, pooled_input, k).numpy())
     graph = tf.function(lambda u, x: layer([u, x], training=True)).get_concrete_function(updates, pooled_input).graph
     assert "MaxPoolGrad" in [op.type for op in graph.get_operations()]
+
+
+def test_stays_float_in_int8_with_the_int8_model_agreeing(tmp_path):
+    """In an int8 model the unpooling's comparisons run on float32 tensors (LiteRT's int8 ones are slow and
+    XNNPACK runs neither), behind a DEQUANTIZE; the file still places the updates where Keras does."""
+    from kerasseg.export.tflite import convert_tflite, run_tflite, tflite_schema
+
+    keras.utils.set_random_seed(3)
+    x_in = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(x_in)
+    y = keras.layers.Conv2D(4, 1, name="decode")(keras.layers.MaxPooling2D(2, name="pool")(x))
+    model = keras.Model(x_in, MaxUnpooling2D(2, name="unpool")([y, x]))
+    rng = np.random.default_rng(4)
+    images = rng.uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    int8 = convert_tflite(model, "int8", representative_images=list(images))
+    schema = tflite_schema()
+    flat = schema.ModelT.InitFromPackedBuf(int8, 0)
+    graph = flat.subgraphs[0]
+    codes = {i: max(c.builtinCode, c.deprecatedBuiltinCode) for i, c in enumerate(flat.operatorCodes)}
+    compared = [graph.tensors[t].type for op in graph.operators
+                if codes[op.opcodeIndex] in (schema.BuiltinOperator.EQUAL, schema.BuiltinOperator.LESS)
+                for t in op.inputs]
+    assert compared and set(compared) == {schema.TensorType.FLOAT32}
+    (tmp_path / "int8.tflite").write_bytes(int8)
+    got, want = run_tflite(tmp_path / "int8.tflite", images), model(images).numpy()
+    # Where Keras placed an update, the int8 file placed one with its value (a window whose two largest inputs
+    # fall on one int8 step can pick the other position: a few percent at most).
+    placed = np.abs(want) > 0.05 * np.abs(want).max()
+    assert np.mean((np.abs(got) > 0)[placed]) > 0.97
+    close = np.abs(got - want)[placed] < 0.05 * np.abs(want).max()
+    assert np.mean(close) > 0.97
