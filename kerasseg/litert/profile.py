@@ -113,7 +113,8 @@ def single_op_models(path_or_bytes):
         if name in CALLS_SUBGRAPHS:
             raise ValueError(f"{source}: operator {index} ({name}) calls another subgraph; it cannot be "
                              f"profiled alone.")
-        used = list(dict.fromkeys(t for t in list(op.inputs) + list(op.outputs) if t >= 0))
+        intermediates = list(op.intermediates) if op.intermediates is not None else []  # e.g. an LSTM's
+        used = list(dict.fromkeys(t for t in list(op.inputs) + list(op.outputs) + intermediates if t >= 0))
         remap = {t: i for i, t in enumerate(used)}
         buffers = [schema.BufferT()]  # buffer 0: the empty buffer of every non-constant tensor
         tensors = []
@@ -130,14 +131,13 @@ def single_op_models(path_or_bytes):
         single = copy.copy(op)
         single.inputs = [remap[t] if t >= 0 else -1 for t in op.inputs]
         single.outputs = [remap[t] for t in op.outputs]
-        single.intermediates = [remap[t] for t in (op.intermediates if op.intermediates is not None else [])
-                                if t in remap] or None
+        single.intermediates = [remap[t] for t in intermediates] or None
         graph = schema.SubGraphT()
         graph.tensors, graph.operators, graph.name = tensors, [single], subgraph.name
         graph.inputs, graph.outputs = [remap[t] for t in inputs], [remap[t] for t in op.outputs]
         one = schema.ModelT()
-        one.version, one.operatorCodes, one.subgraphs, one.buffers = model.version, model.operatorCodes, [graph], buffers
-        one.description = model.description
+        one.version, one.operatorCodes, one.description = model.version, model.operatorCodes, model.description
+        one.subgraphs, one.buffers = [graph], buffers
         result.append({"index": index, "op": name, "kind": _kind(model, subgraph, op, name),
                        "layer": _layer(subgraph, op), "inputs": inputs, "outputs": list(op.outputs),
                        "flatbuffer": pack_flatbuffer(one, b"TFL3")})
