@@ -102,19 +102,23 @@ def int8_fp32_ratios(rows):
     return {t: means[("int8", t)] / means[("fp32", t)] for (kind, t) in means if kind == "int8" and ("fp32", t) in means}
 
 
-def format_table(rows, title=None):
-    """Renders benchmark rows as an aligned plain-text table (one line per model and thread count)."""
-    header = ["model", "threads", "runs", "mean ms", "p50 ms", "p90 ms", "min ms"]
-    cells = [header] + [
-        [r["model"], str(r["threads"]), str(r["runs"])]
-        + [f"{r[k]:.2f}" for k in ("mean_ms", "p50_ms", "p90_ms", "min_ms")]
-        for r in rows
-    ]
+def text_table(header, rows):
+    """An aligned plain-text table: the first column left-aligned, the others right-aligned, a rule under the
+    header. `header` and each row are lists of strings."""
+    cells = [header] + rows
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(([title] if title else []) + lines)
+    return "\n".join(lines)
+
+
+def format_table(rows, title=None):
+    """Renders benchmark rows as an aligned plain-text table (one line per model and thread count)."""
+    header = ["model", "threads", "runs", "mean ms", "p50 ms", "p90 ms", "min ms"]
+    cells = [[r["model"], str(r["threads"]), str(r["runs"])]
+             + [f"{r[k]:.2f}" for k in ("mean_ms", "p50_ms", "p90_ms", "min_ms")] for r in rows]
+    return "\n".join(([title] if title else []) + [text_table(header, cells)])
 
 
 def main(argv=None):

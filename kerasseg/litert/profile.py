@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from kerasseg.litert.benchmark import text_table
 from kerasseg.litert.runtime import quantize_input, read_model, tflite_schema, xnnpack_partitions
 
 CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
@@ -263,15 +264,6 @@ def group(ops, key):
     return groups
 
 
-def _table(header, rows):
-    cells = [header] + rows
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def format_report(result, top=15):
     """The printed report of `profile`'s result: totals, by operator kind, by layer (module docstring)."""
     paths = list(result)
@@ -298,7 +290,7 @@ def format_report(result, top=15):
             row += ([str(count), f"{ms:.2f}", f"{100 * ms / total:.1f}",
                      {True: "yes", False: "no", "some": "some"}[xnnpack]] if count else ["0", "-", "-", "-"])
         rows.append(row)
-    lines += ["", "By operator kind:", _table(header, rows)]
+    lines += ["", "By operator kind:", text_table(header, rows)]
     by_layer = [group(result[p]["ops"], "layer") for p in paths]
     layers = list(dict.fromkeys(k for g in by_layer for k in g))
     ms = [[g.get(layer, (0, 0.0, None))[1] for g in by_layer] for layer in layers]
@@ -312,7 +304,7 @@ def format_report(result, top=15):
         title = f"By layer, the {min(top, len(layers))} slowest:"
         header = ["layer", f"{labels[0]} ms"]
         rows = [[layers[i], f"{ms[i][0]:.2f}"] for i in order[:top]]
-    lines += ["", title, _table(header, rows)]
+    lines += ["", title, text_table(header, rows)]
     return "\n".join(lines)
 
 
