@@ -6,7 +6,7 @@ its fp32 version. Written as int8 ops that XNNPACK does delegate (`a * y + b * |
 with `z = b * y` merged into the convolution before it: MUL, LEAKY_RELU, MUL, ADD) the graph is one partition,
 but each PReLU is then three requantising element-wise int8 ops, which XNNPACK runs 3-4x slower per element
 than its float kernels (ENet 360x480, `python -m kerasseg.litert.profile`, 1 thread: 116 int8 MULs 9.9 ms, the
-93 PReLUs' ADDs and LEAKY_RELUs ~4.5 ms, against 2.8 ms for the fp32 file's 93 PRELU ops), and the int8 ENet
+93 PReLUs' ADDs and LEAKY_RELUs ~5.1 ms, against 2.9 ms for the fp32 file's 93 PRELU ops), and the int8 ENet
 was slower than its fp32.
 
 So the layer declares `keep_float_in_int8 = True`: `kerasseg.export.tflite` keeps its ops float32 in an int8
