@@ -81,6 +81,20 @@ def trainable_count(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+def tflite_op_types(path_or_bytes):
+    """Each operator of a `.tflite` file's main graph with its tensor types: dicts op (e.g. "PRELU"), layer (the
+    Keras layer that made it), inputs (type names of its non-constant inputs, e.g. ["FLOAT32"]), output (the type
+    name of its first output)."""
+    from kerasseg.litert.profile import single_op_models
+    from kerasseg.litert.runtime import read_model, tflite_schema
+
+    schema = tflite_schema()
+    graph = schema.ModelT.InitFromPackedBuf(read_model(path_or_bytes)[0], 0).subgraphs[0]
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    return [{"op": op["op"], "layer": op["layer"], "inputs": [names[graph.tensors[t].type] for t in op["inputs"]],
+             "output": names[graph.tensors[op["outputs"][0]].type]} for op in single_op_models(path_or_bytes)]
+
+
 def tiny_batch(size, num_classes, batch=2, seed=0):
     """Images with one bright square each and matching labels (class k inside, 0 outside)."""
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from kerasseg.litert.runtime import describe_partitions, input_size, make_interpreter, quantize_input
-from kerasseg.litert.runtime import xnnpack_partitions
+from kerasseg.litert.runtime import resize_rgb, xnnpack_partitions
 
 
 def model_kind(path):
@@ -31,11 +31,8 @@ def model_kind(path):
 def _inputs(interpreter, images, seed):
     detail = interpreter.get_input_details()[0]
     if images:
-        from PIL import Image
-
         height, width = input_size(interpreter)
-        return [quantize_input(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR),
-                                          np.float32)[None], detail) for image in images]
+        return [quantize_input(resize_rgb(image, height, width)[None], detail) for image in images]
     dtype = np.dtype(detail["dtype"])
     rng = np.random.default_rng(seed)
     if dtype == np.float32:

@@ -31,7 +31,8 @@ import time
 import numpy as np
 
 from kerasseg.litert.benchmark import text_table
-from kerasseg.litert.runtime import quantize_input, read_model, tflite_schema, xnnpack_partitions
+from kerasseg.litert.runtime import _operators, quantize_input, read_model, resize_rgb, tflite_schema
+from kerasseg.litert.runtime import xnnpack_partitions
 
 CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
 CALLS_SUBGRAPHS = ("WHILE", "IF", "CALL_ONCE", "CALL", "STABLEHLO_WHILE", "STABLEHLO_CASE")
@@ -39,17 +40,6 @@ CALLS_SUBGRAPHS = ("WHILE", "IF", "CALL_ONCE", "CALL", "STABLEHLO_WHILE", "STABL
 
 def _name(value):
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _op_names(model):
-    schema = tflite_schema()
-    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    names = []
-    for code in model.operatorCodes:
-        number = max(code.builtinCode, code.deprecatedBuiltinCode)
-        names.append(_name(code.customCode) if number == schema.BuiltinOperator.CUSTOM
-                     else builtin.get(number, f"BUILTIN_{number}"))
-    return names
 
 
 def _is_constant(model, tensor):
@@ -107,10 +97,9 @@ def single_op_models(path_or_bytes):
     schema = tflite_schema()
     model = schema.ModelT.InitFromPackedBuf(buffer, 0)
     subgraph = model.subgraphs[0]
-    names = _op_names(model)
+    names = [name for graph_index, name, _ in _operators(buffer) if graph_index == 0]  # in operator order
     result = []
-    for index, op in enumerate(subgraph.operators):
-        name = names[op.opcodeIndex]
+    for index, (op, name) in enumerate(zip(subgraph.operators, names)):
         if name in CALLS_SUBGRAPHS:
             raise ValueError(f"{source}: operator {index} ({name}) calls another subgraph; it cannot be "
                              f"profiled alone.")
@@ -173,11 +162,14 @@ def intermediate_values(path_or_bytes, image):
     return values
 
 
-def _interpreter(flatbuffer, num_threads):
+def _op_interpreter(op, values, num_threads):
+    """An allocated interpreter of one of `single_op_models`' models, its inputs set from `values`."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=num_threads)
+    interpreter = Interpreter(model_content=op["flatbuffer"], num_threads=num_threads)
     interpreter.allocate_tensors()
+    for detail, tensor in zip(interpreter.get_input_details(), op["inputs"]):
+        interpreter.set_tensor(detail["index"], values[tensor])
     return interpreter
 
 
@@ -221,19 +213,13 @@ def profile(model_paths, num_threads=1, runs=10, rounds=3, image=None, seed=0):
         if image is None:
             picture = np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
         else:
-            from PIL import Image
-
-            picture = np.asarray(Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize(
-                (width, height), Image.BILINEAR), np.float32)
+            picture = resize_rgb(image, height, width)
         detail = whole.get_input_details()[0]
         whole.set_tensor(detail["index"], quantize_input(picture[None], detail))
         values = intermediate_values(path, picture)
         ops = single_op_models(path)
         for op in ops:
-            interpreter = _interpreter(op["flatbuffer"], num_threads)
-            for position, tensor in enumerate(op["inputs"]):
-                interpreter.set_tensor(interpreter.get_input_details()[position]["index"], values[tensor])
-            partitions = xnnpack_partitions(interpreter)
+            partitions = xnnpack_partitions(_op_interpreter(op, values, num_threads))
             op["xnnpack"] = partitions["partitions"] > 0 and not partitions["left_out"]
             op["times"] = []
         states[path] = {"whole": whole, "graph_times": [], "ops": ops, "values": values}
@@ -241,10 +227,7 @@ def profile(model_paths, num_threads=1, runs=10, rounds=3, image=None, seed=0):
         for state in states.values():
             state["graph_times"].append(_time(state["whole"], runs))
             for op in state["ops"]:
-                interpreter = _interpreter(op["flatbuffer"], num_threads)
-                for position, tensor in enumerate(op["inputs"]):
-                    interpreter.set_tensor(interpreter.get_input_details()[position]["index"], state["values"][tensor])
-                op["times"].append(_time(interpreter, runs))
+                op["times"].append(_time(_op_interpreter(op, state["values"], num_threads), runs))
     result = {}
     for path, state in states.items():
         ops = [{**{k: v for k, v in op.items() if k not in ("flatbuffer", "times")},

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from kerasseg.litert.runtime import input_size, make_interpreter, run_interpreter
+from kerasseg.litert.runtime import input_size, make_interpreter, resize_rgb, run_interpreter
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -106,13 +106,7 @@ class Segmenter:
 
     def logits(self, image):
         """float32 logits [h, w, C] at the model's input size for a uint8/float RGB image [H, W, 3] of any size."""
-        from PIL import Image
-
-        height, width = self.size
-        image = np.asarray(image)
-        if image.shape[:2] != (height, width):
-            image = np.asarray(Image.fromarray(image.astype(np.uint8)).resize((width, height), Image.BILINEAR))
-        return run_interpreter(self.interpreter, image.astype(np.float32))[0]
+        return run_interpreter(self.interpreter, resize_rgb(image, *self.size))[0]
 
     def classes(self, image, keep_model_size=False):
         """uint8 class mask [H, W] of the image (at the model's input size with `keep_model_size`)."""

@@ -81,6 +81,20 @@ def input_size(interpreter):
     return int(shape[1]), int(shape[2])
 
 
+def resize_rgb(image, height, width):
+    """A uint8 / float RGB image [H, W, 3] in [0, 255] at (height, width), bilinear, as float32.
+
+    The image is returned as it is (as float32) when it already has that size; otherwise it is resized as a uint8
+    image with Pillow, as an app resizes a camera frame.
+    """
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.shape[:2] != (height, width):
+        image = np.asarray(Image.fromarray(image.astype(np.uint8)).resize((width, height), Image.BILINEAR))
+    return image.astype(np.float32)
+
+
 def quantize_input(image, detail):
     """Maps a float32 array to the input tensor's dtype, quantizing with its scale / zero point.
 

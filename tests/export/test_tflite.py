@@ -60,23 +60,16 @@ def test_io_dtypes(bundle):
 def test_int8_is_integer_except_the_layers_kept_float(bundle, enet):
     """Every convolution is int8; the only float32 ops are those of the layers that declare
     `keep_float_in_int8` (ENet's PReLUs and max-unpoolings), entered through DEQUANTIZE."""
-    from kerasseg.export.tflite import float_layer_names, tflite_schema
-    from kerasseg.litert.profile import single_op_models
+    from kerasseg.export.tflite import float_layer_names
+    from tests.helpers import tflite_op_types
 
-    path = bundle["artifacts"]["tflite-int8"]
-    schema = tflite_schema()
-    with open(path, "rb") as f:
-        graph = schema.ModelT.InitFromPackedBuf(f.read(), 0).subgraphs[0]
     float_layers = set(float_layer_names(enet))
     assert {name.rsplit("_", 1)[-1] for name in float_layers} == {"unpool", "act", "out"}, float_layers
     float_ops = {}
-    for op in single_op_models(path):
-        output_type = graph.tensors[op["outputs"][0]].type
-        input_types = {graph.tensors[t].type for t in op["inputs"]}
+    for op in tflite_op_types(bundle["artifacts"]["tflite-int8"]):
         if op["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
-            assert input_types == {schema.TensorType.INT8}, op
-        types = input_types | {output_type}
-        if schema.TensorType.FLOAT32 in types:
+            assert set(op["inputs"]) == {"INT8"}, op
+        if "FLOAT32" in op["inputs"] + [op["output"]]:
             float_ops[op["op"]] = float_ops.get(op["op"], 0) + 1
             if op["op"] not in ("DEQUANTIZE", "QUANTIZE"):  # the boundaries, named by the quantizer
                 assert op["layer"] in float_layers, op

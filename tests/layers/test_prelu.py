@@ -2,9 +2,10 @@ import keras
 import numpy as np
 import pytest
 
-from kerasseg.export.tflite import convert_tflite, run_tflite, tflite_op_counts, tflite_schema
-from kerasseg.litert.runtime import xnnpack_partitions
+from kerasseg.export.tflite import convert_tflite, run_tflite, tflite_op_counts
 from kerasseg.layers import PReLU
+from kerasseg.litert.runtime import xnnpack_partitions
+from tests.helpers import tflite_op_types
 
 
 def _pair(channels=5, seed=0, high=1.5):
@@ -54,14 +55,7 @@ def _delegate_partitions(flatbuffer):
 
 def _prelu_types(flatbuffer):
     """(input type, output type) names of every PRELU op of a .tflite file."""
-    schema = tflite_schema()
-    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
-    graph = model.subgraphs[0]
-    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    prelu = [i for i, code in enumerate(model.operatorCodes)
-             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.PRELU]
-    return [(types[graph.tensors[op.inputs[0]].type], types[graph.tensors[op.outputs[0]].type])
-            for op in graph.operators if op.opcodeIndex in prelu]
+    return [(op["inputs"][0], op["output"]) for op in tflite_op_types(flatbuffer) if op["op"] == "PRELU"]
 
 
 def test_stays_float_in_int8_and_xnnpack_runs_the_whole_graph(tmp_path):

@@ -90,7 +90,8 @@ def test_training_path_equals_builtin_path_with_ties_and_gradients(k):
 def test_stays_float_in_int8_with_the_int8_model_agreeing(tmp_path):
     """In an int8 model the unpooling's comparisons run on float32 tensors (LiteRT's int8 ones are slow and
     XNNPACK runs neither), behind a DEQUANTIZE; the file still places the updates where Keras does."""
-    from kerasseg.export.tflite import convert_tflite, run_tflite, tflite_schema
+    from kerasseg.export.tflite import convert_tflite, run_tflite
+    from tests.helpers import tflite_op_types
 
     keras.utils.set_random_seed(3)
     x_in = keras.Input((16, 16, 3), name="image")
@@ -100,14 +101,8 @@ def test_stays_float_in_int8_with_the_int8_model_agreeing(tmp_path):
     rng = np.random.default_rng(4)
     images = rng.uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
     int8 = convert_tflite(model, "int8", representative_images=list(images))
-    schema = tflite_schema()
-    flat = schema.ModelT.InitFromPackedBuf(int8, 0)
-    graph = flat.subgraphs[0]
-    codes = {i: max(c.builtinCode, c.deprecatedBuiltinCode) for i, c in enumerate(flat.operatorCodes)}
-    compared = [graph.tensors[t].type for op in graph.operators
-                if codes[op.opcodeIndex] in (schema.BuiltinOperator.EQUAL, schema.BuiltinOperator.LESS)
-                for t in op.inputs]
-    assert compared and set(compared) == {schema.TensorType.FLOAT32}
+    compared = [t for op in tflite_op_types(int8) if op["op"] in ("EQUAL", "LESS") for t in op["inputs"]]
+    assert compared and set(compared) == {"FLOAT32"}
     (tmp_path / "int8.tflite").write_bytes(int8)
     got, want = run_tflite(tmp_path / "int8.tflite", images), model(images).numpy()
     # Where Keras placed an update, the int8 file placed one with its value (a window whose two largest inputs
