@@ -194,7 +194,7 @@ def _latency(paths, threads):
     rows = benchmark([str(p) for p in paths], threads=threads, runs=20)
     latency = {}
     for path in paths:
-        mine = [row for row in rows if row["model"] == os.path.basename(str(path))]
+        mine = [row for row in rows if row["path"] == str(path)]
         latency[str(path)] = ({str(row["threads"]): row["p50_ms"] for row in mine}, mine[0]["partitions"])
     return latency
 

@@ -8,7 +8,9 @@ resized to the input size, in turn), runs `--warmup` untimed invocations, then t
 prints mean / p50 / p90 / min latency in milliseconds per model and thread count, with how the XNNPACK delegate
 partitioned each graph. The models are measured interleaved (model A, model B, A, B... for each thread count),
 so a ratio compares runs made under the same machine load; when the files are named `*_fp32` and `*_int8`,
-the int8/fp32 ratio of the mean latency is printed per thread count. Needs LiteRT and numpy only.
+the int8/fp32 ratio of the mean latency is printed per thread count (for each int8 file against each fp32 file).
+Files are named by their base names, or by as much of their paths as tells them apart (`a/enet_int8.tflite`,
+`b/enet_int8.tflite`). Needs LiteRT and numpy only.
 """
 import argparse
 import os
@@ -26,6 +28,17 @@ def model_kind(path):
     stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
     suffix = stem.rsplit("_", 1)[-1]
     return suffix if suffix in ("fp32", "fp16", "int8") else stem
+
+
+def file_labels(paths):
+    """Short names of files for a table: their base names, or the shortest trailing parts of their paths that
+    tell them apart (`old/enet_int8.tflite`, `new/enet_int8.tflite`)."""
+    parts = [os.path.normpath(os.path.abspath(os.fspath(p))).split(os.sep) for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [os.fspath(p) for p in paths]  # the same file given twice
 
 
 def _inputs(interpreter, images, seed):
@@ -53,8 +66,8 @@ def benchmark(model_paths, threads=(1, 2), runs=50, warmup=3, seed=0, images=Non
         images: optional list of uint8 RGB images fed in turn instead of the random input.
 
     Returns:
-        A list of dicts: model, kind, threads, runs, mean_ms, p50_ms, p90_ms, min_ms, partitions (see
-        `kerasseg.litert.runtime.xnnpack_partitions`).
+        A list of dicts: path (as given), model (its label, `file_labels`), kind, threads, runs, mean_ms,
+        p50_ms, p90_ms, min_ms, partitions (see `kerasseg.litert.runtime.xnnpack_partitions`).
 
     Raises:
         ValueError: `runs` < 1.
@@ -64,6 +77,7 @@ def benchmark(model_paths, threads=(1, 2), runs=50, warmup=3, seed=0, images=Non
         raise ValueError(f"runs must be >= 1, got {runs}.")
     if isinstance(model_paths, (str, os.PathLike)):
         model_paths = [model_paths]
+    labels = dict(zip(model_paths, file_labels(model_paths)))
     rows = []
     for num_threads in threads:
         states = []
@@ -85,7 +99,7 @@ def benchmark(model_paths, threads=(1, 2), runs=50, warmup=3, seed=0, images=Non
         for path, interpreter, _, _, times in states:
             times = np.asarray(times)
             rows.append({
-                "model": os.path.basename(os.fspath(path)), "kind": model_kind(path), "threads": int(num_threads),
+                "path": path, "model": labels[path], "kind": model_kind(path), "threads": int(num_threads),
                 "runs": int(runs), "mean_ms": float(times.mean()), "p50_ms": float(np.percentile(times, 50)),
                 "p90_ms": float(np.percentile(times, 90)), "min_ms": float(times.min()),
                 "partitions": xnnpack_partitions(interpreter),
@@ -94,9 +108,10 @@ def benchmark(model_paths, threads=(1, 2), runs=50, warmup=3, seed=0, images=Non
 
 
 def int8_fp32_ratios(rows):
-    """{threads: int8 mean / fp32 mean} for the thread counts where both kinds were measured."""
-    means = {(r["kind"], r["threads"]): r["mean_ms"] for r in rows}
-    return {t: means[("int8", t)] / means[("fp32", t)] for (kind, t) in means if kind == "int8" and ("fp32", t) in means}
+    """[(int8 label, fp32 label, threads, int8 mean / fp32 mean)] for every int8 and fp32 file measured at the
+    same thread count."""
+    return [(q["model"], f["model"], q["threads"], q["mean_ms"] / f["mean_ms"])
+            for q in rows if q["kind"] == "int8" for f in rows if f["kind"] == "fp32" and f["threads"] == q["threads"]]
 
 
 def text_table(header, rows):
@@ -139,13 +154,15 @@ def main(argv=None):
         return 2
     for path in args.models:
         detail = make_interpreter(path).get_input_details()[0]
-        row = next(r for r in rows if r["model"] == os.path.basename(path))
-        print(f"{os.path.basename(path)}: input {[int(v) for v in detail['shape']]} "
+        row = next(r for r in rows if r["path"] == path)
+        print(f"{row['model']}: input {[int(v) for v in detail['shape']]} "
               f"{np.dtype(detail['dtype']).name}; {describe_partitions(row['partitions'])}")
     source = f"{len(images)} images from {args.images}" if images else "random input"
     print(format_table(rows, f"LiteRT CPU (XNNPACK), {source}, interleaved runs"))
-    for num_threads, ratio in int8_fp32_ratios(rows).items():
-        print(f"int8/fp32 mean latency at {num_threads} thread(s): {ratio:.2f}")
+    pairs = int8_fp32_ratios(rows)
+    named = len({(q, f) for q, f, _, _ in pairs}) > 1
+    for int8, fp32, num_threads, ratio in pairs:
+        print(f"int8/fp32 mean latency at {num_threads} thread(s): {ratio:.2f}" + (f" ({int8} / {fp32})" if named else ""))
     return 0
 
 

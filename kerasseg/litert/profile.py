@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from kerasseg.litert.benchmark import text_table
+from kerasseg.litert.benchmark import file_labels, text_table
 from kerasseg.litert.runtime import _operators, quantize_input, read_model, resize_rgb, tflite_schema
 from kerasseg.litert.runtime import xnnpack_partitions
 
@@ -250,7 +250,7 @@ def group(ops, key):
 def format_report(result, top=15):
     """The printed report of `profile`'s result: totals, by operator kind, by layer (module docstring)."""
     paths = list(result)
-    labels = [os.path.basename(os.fspath(p)) for p in paths]
+    labels = file_labels(paths)
     lines = []
     for path, label in zip(paths, labels):
         ops = result[path]["ops"]

@@ -134,6 +134,26 @@ def test_benchmark_table_ratio_and_partitions(models):
     assert len(ratios) == 2 and all(float(line.split(": ")[1]) > 0 for line in ratios)
 
 
+def test_benchmark_tells_same_named_files_apart(models, tmp_path):
+    """Two files with one base name (an earlier and a later export) get distinct rows and one ratio each."""
+    import shutil
+
+    other = tmp_path / "before" / "tiny_int8.tflite"
+    other.parent.mkdir()
+    shutil.copy(models["int8"], other)
+    proc = _cli("kerasseg.litert.benchmark", models["fp32"], models["int8"], str(other), "--runs", "2",
+                "--threads", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    int8_label = f"{models['dir'].name}/tiny_int8.tflite"
+    assert lines[1].startswith(f"{int8_label}: input") and lines[2].startswith("before/tiny_int8.tflite: input")
+    assert [line.split()[0] for line in lines[6:9]] == [f"{models['dir'].name}/tiny_fp32.tflite", int8_label,
+                                                        "before/tiny_int8.tflite"]
+    ratios = [line for line in lines if line.startswith("int8/fp32 mean latency at 1 thread(s)")]
+    assert [line.split("(")[-1] for line in ratios] == [f"{int8_label} / {models['dir'].name}/tiny_fp32.tflite)",
+                                                       f"before/tiny_int8.tflite / {models['dir'].name}/tiny_fp32.tflite)"]
+
+
 def test_xnnpack_partitions_name_ops_left_out(models):
     """The fp32 graph is one XNNPACK partition; every op is accounted for (delegated or left out)."""
     from kerasseg.litert.runtime import make_interpreter, tflite_op_counts, xnnpack_partitions
