@@ -355,7 +355,8 @@ def build_parser():
     export.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                         help="fixed TFLite/ONNX input size (default: the recipe's export.input_size)")
     export.add_argument("--int8-io", choices=("uint8", "int8"),
-                        help="input/output type of the int8 model (default uint8; MediaPipe cannot load int8 I/O)")
+                        help="int8 model I/O: uint8 = uint8 input, float32 output (default; what MediaPipe loads); "
+                             "int8 = int8 input and output")
     export.add_argument("--max-size", type=int, metavar="PIXELS",
                         help="SavedModel signatures: resize images whose long side exceeds PIXELS (mask resized back)")
     export.set_defaults(func=cmd_export)

@@ -8,7 +8,7 @@ Serving signature for the SavedModel) and writes `parity.json`:
                                  tf_example; any input size; outputs logits/probabilities/classes)
     DIR/<name>_fp32.tflite       LiteRT, batch 1, fixed input_size, MediaPipe ImageSegmenter metadata
     DIR/<name>_fp16.tflite       float16 weights, float32 I/O, metadata
-    DIR/<name>_int8.tflite       full integer, uint8 (or int8) I/O, metadata (uint8 I/O only)
+    DIR/<name>_int8.tflite       full integer, uint8 in / float32 out (or int8 I/O), metadata (uint8 only)
     DIR/<name>.onnx              dynamic batch / height / width
     DIR/parity.json
 
@@ -90,7 +90,8 @@ def export_model(model, out_dir, formats=FORMATS, input_size=None, representativ
             required when "tflite-int8" is requested. Also the parity images when `parity_images` is None.
         parity_images: float32 [B, H, W, 3] in [0, 255] at `input_size` for the parity and client checks.
         parity_labels: optional int [B, H, W] labels (255 = ignore) to report per-format mIoU.
-        int8_io: "uint8" (default; what MediaPipe loads) or "int8" input/output tensors of the int8 model.
+        int8_io: "uint8" (default; what MediaPipe loads: uint8 input, float32 output) or "int8" (int8 input
+            and output) for the int8 model.
         class_names: the C class names for the `.tflite` metadata (MediaPipe's labels); None for
             `class_0` ... `class_{C-1}`.
         max_size: optional long-side limit of the SavedModel signatures (see `export_savedmodel`).

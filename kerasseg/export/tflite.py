@@ -11,7 +11,8 @@ How the conversion is done, and why:
   conversion of ENet (4 of 6 s) for the same operators and outputs. That path is also the one that adds a
   SignatureDef, so `_with_signature` writes it into the flatbuffer afterwards: `serving_default`, input
   `image`, output `logits` (`Interpreter.get_signature_runner()` works as on a converted SavedModel).
-* int8 is full-integer: `TFLITE_BUILTINS_INT8` only, uint8 (default) or int8 input and output tensors. The
+* int8 is full-integer: `TFLITE_BUILTINS_INT8` only; uint8 input and float32 output (default), or int8 input
+  and output (`INT8_IO_TYPES`). The
   converter only calibrates (`_experimental_calibrate_only`); `mean_ranges` then sets each activation's range
   to the mean of its per-image extremes (not the extremes over all images), and `mlir_quantize` quantizes.
   Selective quantization: ops of layers that declare `keep_float_in_int8 = True` stay float32, wrapped in
@@ -50,7 +51,11 @@ from kerasseg.registry import size_divisor
 _schema = tflite_schema
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
-INT8_IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
+#: int8_io -> (input, output) tensor types of the int8 model. "uint8": the camera's bytes in, float32 class scores
+#: out (what MediaPipe loads; a uint8 output would add an int8 -> uint8 QUANTIZE that XNNPACK leaves to LiteRT's
+#: own kernel: 1.6 ms of CamVid ENet's 360x480 int8 graph, 1 thread, where the DEQUANTIZE to float32 runs in
+#: XNNPACK in < 0.1 ms). "int8": int8 in and out, for apps that call the LiteRT interpreter themselves.
+INT8_IO_TYPES = {"uint8": (tf.uint8, tf.float32), "int8": (tf.int8, tf.int8)}
 OUTPUT_NAME = "logits"
 MEDIAPIPE_INT8_IO_MESSAGE = (
     "an int8 model with int8 (signed) input/output cannot be loaded by MediaPipe's ImageSegmenter (Android): "
@@ -190,7 +195,7 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         input_size: (height, width) of the batch-1 graph; None to use the model's static input size.
         representative_images: for "int8" only: an iterable of float32 [H, W, 3] or [1, H, W, 3] images in
             [0, 255] used to calibrate the activation ranges (at least one).
-        int8_io: for "int8" only: "uint8" or "int8" input/output tensors.
+        int8_io: for "int8" only: "uint8" (uint8 input, float32 output) or "int8" (int8 input and output).
         allow_select_tf_ops: also allow TensorFlow (Flex) ops. Off by default: Android apps ship the builtin
             runtime only. Meant for diagnosing ops that have no builtin kernel.
         float_layers: for "int8" only: names of layers whose ops stay float32 (selective quantization);
@@ -226,8 +231,7 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
     elif quantization == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = INT8_IO_TYPES[int8_io]
-        converter.inference_output_type = INT8_IO_TYPES[int8_io]
+        converter.inference_input_type, converter.inference_output_type = INT8_IO_TYPES[int8_io]
 
         def representative_dataset():
             for sample in samples:
@@ -248,7 +252,7 @@ def convert_tflite(model, quantization="fp32", input_size=None, representative_i
         # them from the calibration (the uint8 input is still scale 1, zero point 0; tested).
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         if quantization == "int8":
-            return _with_signature(_quantize(converter, samples, float_layers, all_names, INT8_IO_TYPES[int8_io]))
+            return _with_signature(_quantize(converter, samples, float_layers, all_names, *INT8_IO_TYPES[int8_io]))
         return _with_signature(converter.convert())
 
 
@@ -273,7 +277,7 @@ def _with_signature(flatbuffer):
     return pack_flatbuffer(model, b"TFL3")
 
 
-def _quantize(converter, samples, float_layers, all_layer_names, io_type):
+def _quantize(converter, samples, float_layers, all_layer_names, input_type, output_type):
     """Calibrates, sets the activation ranges (`mean_ranges`), then quantizes to int8 every op except those
     created inside `float_layers`."""
     from tensorflow.lite.python.convert import mlir_quantize
@@ -285,7 +289,7 @@ def _quantize(converter, samples, float_layers, all_layer_names, io_type):
         denylisted = _tensors_of_layers(calibrated, float_layers, all_layer_names)
         if not denylisted:
             raise ValueError(f"float_layers {float_layers} matched no op of the converted model.")
-    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
+    return mlir_quantize(calibrated, input_data_type=input_type, output_data_type=output_type,
                          denylisted_nodes=denylisted)
 
 
@@ -347,7 +351,7 @@ def export_tflite(model, path, quantization="fp32", input_size=None, representat
         quantization: "fp32", "fp16" or "int8"; see `convert_tflite`.
         input_size: (height, width) of the batch-1 graph; None to use the model's static input size.
         representative_images: int8 calibration images, float32 [H, W, 3] or [1, H, W, 3] in [0, 255].
-        int8_io: "uint8" or "int8" input/output tensors for int8.
+        int8_io: for int8: "uint8" (uint8 input, float32 output) or "int8" (int8 input and output).
         allow_select_tf_ops: allow Flex (TensorFlow) ops; see `convert_tflite`.
         float_layers: int8 only: layers kept float (selective quantization); see `convert_tflite`.
         class_names: the model's class names: adds the MediaPipe `ImageSegmenter` metadata (normalization,

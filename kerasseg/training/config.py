@@ -335,7 +335,8 @@ RECIPE_KEYS = (
     _key("export.calibration_samples", "positive int", 64, "int8 calibration images", _positive_int),
     _key("export.parity_samples", "positive int", 16, "validation images compared across formats",
          _positive_int),
-    _key("export.int8_io", _one_of(INT8_IO), "uint8", "input/output type of the int8 model", _choice(INT8_IO)),
+    _key("export.int8_io", _one_of(INT8_IO), "uint8",
+         "int8 model I/O: uint8 (uint8 input, float32 output) or int8 (int8 in and out)", _choice(INT8_IO)),
     _key("output_dir", "string or null", None, "run folder; null = runs/<model.name>", _nullable(_string)),
 )
 KEYS = {key.path: key for key in RECIPE_KEYS}
