@@ -244,8 +244,9 @@ def _training_record(checkpoint):
 def release(name, checkpoint, root, calibration_frames=64, threads=(1, 2)):
     """Writes an entry's weights, JSON record and model card from a trained checkpoint.
 
-    The float model is evaluated on the whole validation split; its fp32, fp16 and int8 (uint8 I/O, calibrated on
-    `calibration_frames` training frames) TFLite files are evaluated on the same split through LiteRT.
+    The float model is evaluated on the whole validation split; its fp32, fp16 and int8 (uint8 input, float32
+    output, calibrated on `calibration_frames` training frames) TFLite files are evaluated on the same split
+    through LiteRT.
 
     Args:
         name: the entry (`list_pretrained()`).
@@ -363,7 +364,7 @@ def render_card(entry, record):
         "|---|---:|---:|---:|---:|---:|---:|",
         f"| Keras float32 | {_iou(record['float']['val_mean_iou'])} | | | | | |",
     ]
-    for label, row in (("TFLite fp32", fp32), ("TFLite fp16", fp16), ("TFLite int8 (uint8 I/O)", int8)):
+    for label, row in (("TFLite fp32", fp32), ("TFLite fp16", fp16), ("TFLite int8 (uint8 in, float32 out)", int8)):
         latency = row["latency_ms_by_threads"]
         lines.append(f"| {label} | {_iou(row['val_mean_iou'])} | {row['delta_points']:+.2f} | "
                      f"{row['file_bytes'] / 1e6:.2f} MB | {latency.get('1', float('nan')):.1f} ms | "

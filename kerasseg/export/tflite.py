@@ -54,7 +54,7 @@ QUANTIZATIONS = ("fp32", "fp16", "int8")
 #: int8_io -> (input, output) tensor types of the int8 model. "uint8": the camera's bytes in, float32 class scores
 #: out (what MediaPipe loads; a uint8 output would add an int8 -> uint8 QUANTIZE that XNNPACK leaves to LiteRT's
 #: own kernel: 1.6 ms of CamVid ENet's 360x480 int8 graph, 1 thread, where the DEQUANTIZE to float32 runs in
-#: XNNPACK in < 0.1 ms). "int8": int8 in and out, for apps that call the LiteRT interpreter themselves.
+#: XNNPACK in 0.15 ms). "int8": int8 in and out, for apps that call the LiteRT interpreter themselves.
 INT8_IO_TYPES = {"uint8": (tf.uint8, tf.float32), "int8": (tf.int8, tf.int8)}
 OUTPUT_NAME = "logits"
 MEDIAPIPE_INT8_IO_MESSAGE = (
