@@ -23,6 +23,9 @@ a background load slows all of them alike:
 Columns: steady-state median ms per step, images/s, CPU cores used (process CPU time / wall time over the timed
 steps), time to the first step (build + compile + trace + first step), and the ratio of images/s to the first
 row. `--op-counts` adds the number of ops in the traced Keras train step (of the variants in this process).
+`--kernels N` then profiles N steps of each of those variants with TensorFlow's profiler and prints where the
+kernel time goes (convolutions, batch norm, pooling, loss and metric, optimizer, element-wise), summed over the
+threads: set against the step time it says how busy the cores are with kernels, not with the executor.
 """
 import argparse
 import os
@@ -376,6 +379,67 @@ def run_config(name, rounds, peer, torch_compile, op_counts, peer_python=None, o
     return config, built, times, cores, counts, skipped
 
 
+#: Kernel groups of `--kernels`, by TensorFlow op type (oneDNN's kernels carry an "_MklNative" prefix).
+KERNEL_GROUPS = (
+    ("convolutions and their gradients", ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D",
+                                          "DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                                          "DepthwiseConv2dNativeBackpropFilter", "SpaceToBatchND", "BatchToSpaceND")),
+    ("batch norm and its gradient", ("FusedBatchNormV3", "FusedBatchNormGradV3", "FusedBatchNormEx")),
+    ("pooling, unpooling", ("MaxPool", "MaxPoolGrad", "MaxPoolGradGrad")),
+    ("loss and metric", ("SparseSoftmaxCrossEntropyWithLogits", "ArgMax", "UnsortedSegmentSum", "GatherV2")),
+    ("optimizer", ("ResourceApplyAdam", "AssignVariableOp", "AssignSubVariableOp", "ReadVariableOp")),
+)
+ELEMENTWISE = "element-wise and the rest"
+EXECUTOR = {"Process", "Run", "Record", "StartRegion", "StopRegion"}  # spans of the executor, not kernels
+
+
+def kernel_profile(variant, steps):
+    """Runs `steps` training steps under TensorFlow's profiler and returns ({op type: (kernel ms, kernels)} per
+    step summed over threads, wall ms per profiled step); the profiler's own overhead is in both."""
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        for _ in range(steps):
+            variant.step()
+        wall_ms = (time.perf_counter() - start) * 1e3 / steps
+        tf.profiler.experimental.stop()
+        (path,) = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+    totals = {}
+    for plane in space.planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                op_type = name.rsplit(":", 1)[-1] if ":" in name else ""
+                if not op_type or op_type[0] == " " or op_type.startswith(("_Eager", "__")) or op_type in EXECUTOR:
+                    continue  # op events are "op_name:OpType"; the rest are the executor's and the function's spans
+                ms, count = totals.get(op_type, (0.0, 0))
+                totals[op_type] = (ms + event.duration_ps / 1e9, count + 1)
+    return {op: (ms / steps, count / steps) for op, (ms, count) in totals.items()}, wall_ms
+
+
+def kernel_groups(profile):
+    """{group: (kernel ms, kernels)} of a `kernel_profile`, in KERNEL_GROUPS order then ELEMENTWISE."""
+    groups = {label: [0.0, 0.0] for label, _ in KERNEL_GROUPS}
+    groups[ELEMENTWISE] = [0.0, 0.0]
+    for op_type, (ms, count) in profile.items():
+        plain = op_type.replace("_MklNative", "").replace("_Mkl", "")
+        label = next((label for label, types in KERNEL_GROUPS if plain in types), ELEMENTWISE)
+        groups[label][0] += ms
+        groups[label][1] += count
+    return {label: tuple(v) for label, v in groups.items()}
+
+
 def format_rows(name, config, built, times, cores, counts):
     first = None
     header = ["config", "variant", "ms/step", "images/s", "cores", "first step s", "x first row"]
@@ -407,6 +471,9 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=None, help="only these Keras variants (labels)")
     parser.add_argument("--intra-op-threads", type=int, default=None)
     parser.add_argument("--inter-op-threads", type=int, default=None)
+    parser.add_argument("--kernels", type=int, default=0, metavar="STEPS",
+                        help="after the timing, profile STEPS steps of each Keras variant in this process and "
+                             "print kernel ms per step by kind (TensorFlow profiler)")
     parser.add_argument("--worker", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -436,6 +503,17 @@ def main(argv=None):
         for line in skipped:
             print(f"{name}: skipped {line}", flush=True)
         print("\n".join(" | ".join(r) for r in rows), flush=True)
+        for variant in built:
+            if args.kernels and isinstance(variant, KerasVariant):
+                profile, wall_ms = kernel_profile(variant, args.kernels)
+                total = sum(ms for ms, _ in profile.values())
+                print(f"\n{name}, {variant.label}: kernel ms per step, summed over threads ({args.kernels} profiled "
+                      f"steps of {wall_ms:.0f} ms each, the profiler's overhead included)")
+                for label, (ms, count) in kernel_groups(profile).items():
+                    print(f"  {label:36s} {ms:8.1f} ms {count:7.0f} kernels")
+                print(f"  {'total':36s} {total:8.1f} ms = {total / wall_ms:.2f} cores busy with kernels")
+                top = sorted(profile.items(), key=lambda item: -item[1][0])[:12]
+                print("  largest op types: " + ", ".join(f"{op} {ms:.1f}" for op, (ms, _) in top), flush=True)
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     print()
     print("| " + " | ".join(c.ljust(w) for c, w in zip(table[0], widths)) + " |")

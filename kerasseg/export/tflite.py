@@ -12,9 +12,9 @@ How the conversion is done, and why:
   SignatureDef, so `_with_signature` writes it into the flatbuffer afterwards: `serving_default`, input
   `image`, output `logits` (`Interpreter.get_signature_runner()` works as on a converted SavedModel).
 * int8 is full-integer: `TFLITE_BUILTINS_INT8` only; uint8 input and float32 output (default), or int8 input
-  and output (`INT8_IO_TYPES`). The
-  converter only calibrates (`_experimental_calibrate_only`); `mean_ranges` then sets each activation's range
-  to the mean of its per-image extremes (not the extremes over all images), and `mlir_quantize` quantizes.
+  and output (`INT8_IO_TYPES`). The converter only calibrates (`_experimental_calibrate_only`); `mean_ranges`
+  then sets each activation's range to the mean of its per-image extremes (not the extremes over all images),
+  and `mlir_quantize` quantizes.
   Selective quantization: ops of layers that declare `keep_float_in_int8 = True` stay float32, wrapped in
   DEQUANTIZE / QUANTIZE, while every other op is int8: the quantizer runs with those ops on its denylist
   (`mlir_quantize(..., denylisted_nodes=...)`, the mechanism behind `tf.lite.experimental.QuantizationDebugger`).

@@ -162,7 +162,8 @@ def main(argv=None):
     pairs = int8_fp32_ratios(rows)
     named = len({(q, f) for q, f, _, _ in pairs}) > 1
     for int8, fp32, num_threads, ratio in pairs:
-        print(f"int8/fp32 mean latency at {num_threads} thread(s): {ratio:.2f}" + (f" ({int8} / {fp32})" if named else ""))
+        which = f" ({int8} / {fp32})" if named else ""
+        print(f"int8/fp32 mean latency at {num_threads} thread(s): {ratio:.2f}{which}")
     return 0
 
 
