@@ -85,13 +85,14 @@ def resize_rgb(image, height, width):
     """A uint8 / float RGB image [H, W, 3] in [0, 255] at (height, width), bilinear, as float32.
 
     The image is returned as it is (as float32) when it already has that size; otherwise it is resized as a uint8
-    image with Pillow, as an app resizes a camera frame.
+    image with Pillow, as an app resizes a camera frame (values outside [0, 255] clipped first, not wrapped).
     """
     from PIL import Image
 
     image = np.asarray(image)
     if image.shape[:2] != (height, width):
-        image = np.asarray(Image.fromarray(image.astype(np.uint8)).resize((width, height), Image.BILINEAR))
+        pixels = np.clip(image, 0, 255).astype(np.uint8)
+        image = np.asarray(Image.fromarray(pixels).resize((width, height), Image.BILINEAR))
     return image.astype(np.float32)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from kerasseg.litert.runtime import graph_summary, non_builtin_ops, tflite_op_counts
+from kerasseg.litert.runtime import graph_summary, non_builtin_ops, resize_rgb, tflite_op_counts
 
 
 def _convert(fn, spec):
@@ -30,3 +30,12 @@ def test_static_graph_has_no_dynamic_tensors():
     summary = graph_summary(flatbuffer)
     assert summary["dynamic_tensors"] == [] and not summary["has_argmax"]
     assert sum(tflite_op_counts(flatbuffer).values()) >= 1
+
+
+def test_resize_rgb_keeps_the_size_it_has_and_clips_what_it_resizes():
+    image = np.full((4, 6, 3), 100.5, np.float32)
+    same = resize_rgb(image, 4, 6)
+    assert same.dtype == np.float32 and np.array_equal(same, image)  # not rounded when no resize is needed
+    for value, clipped in ((260.0, 255.0), (-5.0, 0.0)):  # floats just outside the pixel range: clipped, not wrapped
+        resized = resize_rgb(np.full((4, 6, 3), value, np.float32), 8, 12)
+        assert resized.shape == (8, 12, 3) and resized.dtype == np.float32 and (resized == clipped).all()
